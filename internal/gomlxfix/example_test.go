@@ -1,0 +1,19 @@
+package gomlxfix_test
+
+import (
+	"fmt"
+
+	"github.com/prunelab/prunelab/internal/gomlxfix"
+)
+
+func ExampleInstall() {
+	// At the start of main, before any graph is built.
+	gomlxfix.Install()
+	defer gomlxfix.Restore() // only tests and speed comparisons go back
+
+	for _, w := range gomlxfix.Workarounds() {
+		fmt.Println(w.Name, w.Installed)
+	}
+	// Output:
+	// fast-dot-gradient true
+}
