@@ -1,0 +1,90 @@
+// Package pruning prunes GoMLX models: masks on any model without changing its code, criteria,
+// structures, budget allocations, schedules, a driver for training loops, sensitivity analysis
+// and reports. It knows GoMLX only: models are GoMLX model functions, data comes as GoMLX
+// datasets or caller functions, results are plain values (JSON-able) for other packages to plot.
+//
+// # Masks
+//
+// Every prunable variable gets a mask: a non-trainable variable of the same shape and dtype,
+// holding exactly 0 (pruned) or 1 (kept), stored at "/pruning/masks" + the variable's path
+// ([MaskScope]), so checkpoints carry masks. [WrapModelFn] (or [WrapTrainModelFn], or a call to
+// [AttachMasksGraph] at the end of a model function) creates all-ones masks for the variables a
+// [Selector] picks (by default the "weights" of layers.Dense and layers.Convolution, not biases
+// or normalization parameters; include/skip lists take globs or "re:" regexps) and registers,
+// with train.AddPerStepUpdateGraphFn, a step that sets w = w·mask after every optimizer update.
+// Pruned weights therefore stay exactly zero under any optimizer, Adam's moments included
+// (masking only the forward pass is not enough: Adam revives pruned weights). When masks change
+// from Go ([SetMasks], [PruneOnce], a [Driver]) the weights are zeroed at once with SetValue, and
+// since masks are variables no graph is recompiled. Masks are read with [GetMasks], set like
+// torch's custom_from_mask with [SetMasks] / [SetMaskFromTensor], saved and loaded atomically with
+// [SaveMasks] / [LoadMasks] (JSON, bit-packed, CRC-32C checked), compared with [CompareMasks]
+// (Jaccard, overlap, Hamming per layer and total), validated (entries exactly 0 or 1), and removed
+// with [RemoveMasks], which bakes the zeros into the weights.
+//
+// # Pruning
+//
+// One pruning ([PruneOnce], [ComputeMasks]) is criterion × structure × allocation × amount:
+//
+//   - [Criterion] scores weights (lower is pruned first): [MagnitudeCriterion], [RandomCriterion],
+//     [TaylorCriterion], [SNIPCriterion], [MovementCriterion], [LnNormCriterion]; registered by
+//     name ([Criteria], [CriterionByName], [RegisterCriterion]); [CriterionFunc] and
+//     [NewCriterion] for your own. Gradient-based criteria read gradients from a
+//     [GradientSource]; [NewDatasetGradients] builds one from a model, loss and dataset.
+//   - [Structure] groups weights pruned whole: [Unstructured], [OutputChannels] (neurons,
+//     filters), [InputChannels], [NM] (2:4, 4:8 along the input dimension), [Blocks] (e.g. 4x1);
+//     group scores aggregate element scores with a [Reduction] (sum by default; with
+//     [LnNormCriterion] the group's Ln norm).
+//   - [Allocation] spreads the budget: [LayerWise], [Global], [PerLayer] (a map of amounts),
+//     [ERK] (Evci et al. 2020), plus Config.Skip and Config.MinKeep for all of them.
+//   - [Amount] is either [Sparsity] (fraction of all the weights concerned that must be zero
+//     afterwards) or [FractionOfRemaining] (fraction of the remaining weights to prune now, as in
+//     iterative pruning). Pruning is monotone (pruned weights stay pruned) unless Config.Regrow.
+//     Budgets are met exactly for unstructured pruning (round(s·n) weights); structured pruning
+//     gets as close as its group sizes allow.
+//
+// # Schedules and the driver
+//
+// A [Schedule] maps a step to a target sparsity and says which steps update masks: [OneShot],
+// [Iterative] (k prune-and-fine-tune cycles, (1−p)^k remaining, as in the Lottery Ticket
+// setup) and [Polynomial] (gradual pruning, Zhu & Gupta 2017). A [Driver] runs any schedule with
+// any [Config] during training: call [Driver.AfterStep] after each optimizer step (or register
+// [Driver.OnStep] with a train.Loop). Sketch:
+//
+//	masked := pruning.WrapModelFn(model, pruning.Selector{})
+//	trainer := train.NewTrainer(backend, ctx, pruning.AsTrainModelFn(masked), loss, optimizers.Adam().Done(), nil, nil)
+//	driver := pruning.NewDriver(ctx, pruning.Polynomial{Final: 0.9, Begin: 1000, End: 10000, Frequency: 500},
+//		pruning.Config{Allocation: pruning.Global{}})
+//	for step := 1; step <= steps; step++ {
+//		trainer.TrainStep(...)
+//		if _, err := driver.AfterStep(step); err != nil { ... }
+//	}
+//
+// # Analysis
+//
+// [Sensitivity] prunes each layer alone along a ladder of sparsities and evaluates a caller
+// function; its [SensitivityTable] derives per-layer amounts for a maximum drop or a target
+// overall sparsity and exports CSV and JSON. [NewReport] counts parameters, non-zeros, sparsity,
+// dense and effective FLOPs (multiply-accumulates per example, as ShrinkBench counts them),
+// compression and theoretical speedup per layer and in total, warning when unstructured sparsity
+// brings no speedup on dense hardware; [MeasureModel] derives the FLOP positions by building the
+// model graph once.
+//
+// # Hyperparameters
+//
+//   - [ParamConvChannelsFirst] (context param, bool, default false): convolution kernels are
+//     [out, in, k...] instead of GoMLX's default [k..., in, out].
+//   - [Selector]: Include (default: variables named "weights" of rank ≥ 2), Skip.
+//   - [Config]: Criterion (default magnitude), Structure (default unstructured), Reduction
+//     (default sum), Allocation (default layer-wise), Skip (none), MinKeep (0: none), Regrow
+//     (false), Gradients (none), GradientBatches (1), Seed (0).
+//   - [Driver].AccumulateEvery (0: off): accumulate movement/Taylor statistics every so many steps.
+//   - [Polynomial].Power (default 3); [ERK].Power (default 1).
+//
+// # Errors
+//
+// Functions that run outside the graph return errors wrapping the thing at fault and one of the
+// sentinels: [ErrNoMask], [ErrInvalidMask], [ErrInvalidAmount], [ErrUnknownCriterion],
+// [ErrUnknownStructure], [ErrNoGradients], [ErrIncompatibleStructure], [ErrUnreachable],
+// [ErrUnsupportedDType]; a failed pruning changes nothing. Graph-building functions
+// ([AttachMasksGraph], the wrapped model functions) panic, as GoMLX graph code does.
+package pruning

@@ -1,0 +1,332 @@
+package pruning
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+const (
+	// Scope is the absolute context scope that holds everything this package stores in a
+	// context. Variables under it are never selected for pruning.
+	Scope = "/pruning"
+
+	// MaskScope holds the masks. The mask of the variable "<scope>/<name>" is the variable
+	// "<MaskScope><scope>/<name>": e.g. the mask of "/fc0/dense/weights" is
+	// "/pruning/masks/fc0/dense/weights". Masks are non-trainable, have the weight's shape and
+	// dtype, hold exactly 0 (pruned) or 1 (kept), and travel with checkpoints.
+	MaskScope = Scope + "/masks"
+
+	// ParamConvChannelsFirst is the context hyperparameter (bool, default false), read from the
+	// root scope, that says convolution kernels are laid out channels-first, [out, in, k...]
+	// (layers.Convolution with images.ChannelsFirst). By default they are channels-last,
+	// [k..., in, out], GoMLX's default.
+	ParamConvChannelsFirst = "pruning_conv_channels_first"
+)
+
+// Kind is the type of layer a prunable variable belongs to, as far as pruning is concerned.
+type Kind int
+
+const (
+	// KindOther is a variable of unknown role: only unstructured pruning applies.
+	KindOther Kind = iota
+	// KindDense is a dense (fully connected) kernel shaped [in, out...] (layers.Dense).
+	KindDense
+	// KindConv is a convolution kernel, [k..., in, out] or [out, in, k...] (layers.Convolution).
+	KindConv
+)
+
+// String returns "other", "dense" or "conv".
+func (k Kind) String() string {
+	switch k {
+	case KindDense:
+		return "dense"
+	case KindConv:
+		return "conv"
+	default:
+		return "other"
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler, so a Kind is written as its name in JSON.
+func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (k *Kind) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "dense":
+		*k = KindDense
+	case "conv":
+		*k = KindConv
+	case "other":
+		*k = KindOther
+	default:
+		return fmt.Errorf("pruning: unknown layer kind %q", b)
+	}
+	return nil
+}
+
+// Axes is a half-open range [Begin, End) of axes of a variable. An empty range means unknown.
+type Axes struct{ Begin, End int }
+
+// Len returns the number of axes in the range.
+func (a Axes) Len() int { return a.End - a.Begin }
+
+// Target is one prunable variable: where it lives, its shape and which of its axes are the
+// inputs and outputs of its layer (used by structured pruning and FLOP counting).
+type Target struct {
+	Scope string       `json:"scope"`
+	Name  string       `json:"name"`
+	Shape []int        `json:"shape"`
+	DType dtypes.DType `json:"-"`
+	Kind  Kind         `json:"kind"`
+	// In and Out are the input-feature and output-unit axes: for a dense kernel [in, out...] In is
+	// {0,1} and Out {1,rank}; for a channels-last conv kernel [kh, kw, in, out] In is {2,3} and
+	// Out {3,4}. Empty for KindOther.
+	In  Axes `json:"in"`
+	Out Axes `json:"out"`
+}
+
+// Path returns the variable's scope and name joined, e.g. "/fc0/dense/weights": the key used
+// for targets in masks, reports and per-layer amounts.
+func (t Target) Path() string { return context.JoinScope(t.Scope, t.Name) }
+
+// Size returns the number of weights.
+func (t Target) Size() int {
+	n := 1
+	for _, d := range t.Shape {
+		n *= d
+	}
+	return n
+}
+
+// dimsProduct returns the product of the dimensions of the axes range.
+func (t Target) dimsProduct(a Axes) int {
+	n := 1
+	for _, d := range t.Shape[a.Begin:a.End] {
+		n *= d
+	}
+	return n
+}
+
+// NumOutputs returns the number of output units (dense neurons or conv filters), or 0 if unknown.
+func (t Target) NumOutputs() int {
+	if t.Out.Len() == 0 {
+		return 0
+	}
+	return t.dimsProduct(t.Out)
+}
+
+// NumInputs returns the number of input features (dense) or channels (conv), or 0 if unknown.
+func (t Target) NumInputs() int {
+	if t.In.Len() == 0 {
+		return 0
+	}
+	return t.dimsProduct(t.In)
+}
+
+// lastScopeElement returns the last element of a scope path: "/fc0/dense" -> "dense".
+func lastScopeElement(scope string) string {
+	if i := strings.LastIndex(scope, context.ScopeSeparator); i >= 0 {
+		return scope[i+1:]
+	}
+	return scope
+}
+
+// newTarget describes the variable v, guessing its layer kind from its scope (layers.Dense uses a
+// "dense" scope, layers.Convolution a "conv" scope) and rank.
+func newTarget(v *context.Variable, channelsFirst bool) Target {
+	shape := v.Shape()
+	t := Target{
+		Scope: v.Scope(),
+		Name:  v.Name(),
+		Shape: slices.Clone(shape.Dimensions),
+		DType: shape.DType,
+	}
+	rank := len(t.Shape)
+	last := lastScopeElement(t.Scope)
+	switch {
+	case last == "conv" && rank >= 3:
+		t.Kind = KindConv
+		if channelsFirst {
+			t.Out, t.In = Axes{0, 1}, Axes{1, 2}
+		} else {
+			t.In, t.Out = Axes{rank - 2, rank - 1}, Axes{rank - 1, rank}
+		}
+	case rank == 2 || (last == "dense" && rank >= 2):
+		t.Kind = KindDense
+		t.In, t.Out = Axes{0, 1}, Axes{1, rank}
+	default:
+		t.Kind = KindOther
+	}
+	return t
+}
+
+// Selector chooses which variables of a model get masks. Patterns are matched against the
+// variable's full path, scope and name, e.g. "/fc0/dense/weights":
+//
+//   - a glob: "*" matches any run of characters except "/", "**" any run including "/", "?" one
+//     character other than "/"; the whole path must match. E.g. "/fc2/**" or "**/conv/weights".
+//   - a regular expression when prefixed with "re:", searched anywhere in the path (anchor it
+//     with ^ and $ if you want), e.g. "re:^/block[0-9]+/".
+//
+// The zero Selector selects the default: variables named "weights" of rank 2 or more, which are
+// the kernels of layers.Dense and layers.Convolution and not biases, embeddings or normalization
+// parameters. Variables under [Scope] are never selected.
+type Selector struct {
+	// Include, when non-empty, replaces the default rule: a variable is selected if it matches
+	// any of these patterns.
+	Include []string
+	// Skip lists patterns of variables never to select, applied after Include.
+	Skip []string
+}
+
+// Selects reports whether the variable path (scope and name, e.g. "/fc0/dense/weights") with
+// the given rank is selected. It returns an error for a malformed pattern.
+func (s Selector) Selects(path string, rank int) (bool, error) {
+	if path == Scope || strings.HasPrefix(path, Scope+context.ScopeSeparator) {
+		return false, nil
+	}
+	var selected bool
+	if len(s.Include) == 0 {
+		_, name := context.SplitScope(path)
+		selected = name == "weights" && rank >= 2
+	} else {
+		m, err := matchAny(s.Include, path)
+		if err != nil {
+			return false, err
+		}
+		selected = m
+	}
+	if !selected {
+		return false, nil
+	}
+	skip, err := matchAny(s.Skip, path)
+	if err != nil {
+		return false, err
+	}
+	return !skip, nil
+}
+
+// matchAny reports whether path matches any of the patterns.
+func matchAny(patterns []string, path string) (bool, error) {
+	for _, p := range patterns {
+		ok, err := MatchPattern(p, path)
+		if err != nil {
+			return false, err
+		}
+		if ok {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// MatchPattern reports whether a variable path matches a pattern, with the syntax described in
+// [Selector]: a glob, or a regular expression prefixed with "re:".
+func MatchPattern(pattern, path string) (bool, error) {
+	re, err := compilePattern(pattern)
+	if err != nil {
+		return false, err
+	}
+	return re.MatchString(path), nil
+}
+
+// compilePattern turns a Selector pattern into a regexp.
+func compilePattern(pattern string) (*regexp.Regexp, error) {
+	if expr, ok := strings.CutPrefix(pattern, "re:"); ok {
+		re, err := regexp.Compile(expr)
+		if err != nil {
+			return nil, fmt.Errorf("pruning: pattern %q: %w", pattern, err)
+		}
+		return re, nil
+	}
+	var b strings.Builder
+	b.WriteString("^")
+	for i := 0; i < len(pattern); i++ {
+		c := pattern[i]
+		switch {
+		case c == '*' && i+1 < len(pattern) && pattern[i+1] == '*':
+			b.WriteString(".*")
+			i++
+		case c == '*':
+			b.WriteString("[^/]*")
+		case c == '?':
+			b.WriteString("[^/]")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	b.WriteString("$")
+	return regexp.Compile(b.String())
+}
+
+// maskLocation returns the scope and name of the mask of the variable at scope/name.
+func maskLocation(scope, name string) (string, string) {
+	if scope == context.RootScope {
+		return MaskScope, name
+	}
+	return MaskScope + scope, name
+}
+
+// weightLocation is the inverse of maskLocation; ok is false if maskScope is not under MaskScope.
+func weightLocation(maskScope, name string) (scope, wname string, ok bool) {
+	if maskScope == MaskScope {
+		return context.RootScope, name, true
+	}
+	rest, found := strings.CutPrefix(maskScope, MaskScope+context.ScopeSeparator)
+	if !found {
+		return "", "", false
+	}
+	return context.ScopeSeparator + rest, name, true
+}
+
+// channelsFirst reads ParamConvChannelsFirst from the root scope of ctx.
+func channelsFirst(ctx *context.Context) bool {
+	return context.GetParamOr(ctx.InAbsPath(context.RootScope), ParamConvChannelsFirst, false)
+}
+
+// Targets lists the masked variables of ctx, in the context's variable order. A variable is
+// masked once a graph was built with [WrapModelFn] (or [AttachMasksGraph]) or after
+// [AttachMasks].
+func Targets(ctx *context.Context) []Target {
+	cf := channelsFirst(ctx)
+	var masks []*context.Variable
+	for v := range ctx.IterVariables() {
+		if _, _, ok := weightLocation(v.Scope(), v.Name()); ok {
+			masks = append(masks, v)
+		}
+	}
+	byPath := make(map[string]bool, len(masks))
+	for _, m := range masks {
+		s, n, _ := weightLocation(m.Scope(), m.Name())
+		byPath[context.JoinScope(s, n)] = true
+	}
+	var targets []Target
+	for v := range ctx.IterVariables() {
+		if byPath[v.ScopeAndName()] {
+			targets = append(targets, newTarget(v, cf))
+		}
+	}
+	return targets
+}
+
+// SelectTargets lists the variables of ctx that sel selects, whether or not they have masks.
+func SelectTargets(ctx *context.Context, sel Selector) ([]Target, error) {
+	cf := channelsFirst(ctx)
+	var targets []Target
+	for v := range ctx.IterVariables() {
+		ok, err := sel.Selects(v.ScopeAndName(), v.Shape().Rank())
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			targets = append(targets, newTarget(v, cf))
+		}
+	}
+	return targets, nil
+}
