@@ -7,6 +7,9 @@ import (
 	"math"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/train"
@@ -236,4 +239,45 @@ func (s *Session) StepsPerEpoch() int {
 		return 0
 	}
 	return s.trainBatch.Steps()
+}
+
+// InitVariables creates and initializes the model's variables (and those of any wrapper, such as
+// pruning masks) by running the model once on a zero batch of one example, without training.
+// Initialization is seeded by Config.Seed exactly as on the first training step. It does nothing
+// for variables that already exist.
+func (s *Session) InitVariables() error {
+	shape := shapes.Make(dtypes.Float32, append([]int{1}, s.cfg.Model.InputShape...)...)
+	build := s.build
+	exec, err := context.NewExec(s.backend, s.ctx, func(ctx *context.Context, x *graph.Node) *graph.Node {
+		return build(ctx.Checked(false), x)
+	})
+	if err != nil {
+		return fmt.Errorf("training: %s: %w", s.cfg.Model.Name, err)
+	}
+	out, err := exec.Exec(tensors.FromShape(shape))
+	if err != nil {
+		return fmt.Errorf("training: initializing %s: %w", s.cfg.Model.Name, err)
+	}
+	for _, t := range out {
+		t.FinalizeAll()
+	}
+	return nil
+}
+
+// SkipSteps advances the training data stream by n batches without training, so a run rewound to
+// step n sees the same data order as the original run from there on.
+func (s *Session) SkipSteps(n int) error {
+	if s.trainBatch == nil {
+		return errors.New("training: SkipSteps called before SetTrainData")
+	}
+	for range n {
+		_, inputs, labels, err := s.trainBatch.Yield()
+		if err != nil {
+			return fmt.Errorf("training: skipping data: %w", err)
+		}
+		for _, t := range append(inputs, labels...) {
+			t.FinalizeAll()
+		}
+	}
+	return nil
 }
