@@ -148,17 +148,14 @@ type Summary struct {
 	Rows []Row `json:"rows"`
 }
 
-// Summarize reads every finished level under a run directory.
-func Summarize(dir string) (*Summary, error) {
-	type key struct {
-		branch string
-		level  int
-	}
-	groups := map[key][]*LevelResult{}
+// ReadLevels reads every finished level under a run directory, sorted by branch (ticket first),
+// level and replicate.
+func ReadLevels(dir string) ([]*LevelResult, error) {
 	levelDirs, err := filepath.Glob(filepath.Join(dir, "replicate_*", "level_*", "*"))
 	if err != nil {
 		return nil, err
 	}
+	var out []*LevelResult
 	for _, d := range levelDirs {
 		res, err := readLevel(d)
 		if errors.Is(err, os.ErrNotExist) {
@@ -167,6 +164,35 @@ func Summarize(dir string) (*Summary, error) {
 		if err != nil {
 			return nil, err
 		}
+		out = append(out, res)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Branch != b.Branch {
+			return branchOrder(a.Branch) < branchOrder(b.Branch)
+		}
+		if a.Level != b.Level {
+			return a.Level < b.Level
+		}
+		return a.Replicate < b.Replicate
+	})
+	return out, nil
+}
+
+func branchOrder(b string) int { return slices.Index(append([]string{Main}, Controls...), b) }
+
+// Summarize reads every finished level under a run directory.
+func Summarize(dir string) (*Summary, error) {
+	type key struct {
+		branch string
+		level  int
+	}
+	groups := map[key][]*LevelResult{}
+	levels, err := ReadLevels(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, res := range levels {
 		k := key{res.Branch, res.Level}
 		groups[k] = append(groups[k], res)
 	}
@@ -174,7 +200,6 @@ func Summarize(dir string) (*Summary, error) {
 	for k := range groups {
 		keys = append(keys, k)
 	}
-	branchOrder := func(b string) int { return slices.Index(append([]string{Main}, Controls...), b) }
 	sort.Slice(keys, func(i, j int) bool {
 		if keys[i].branch != keys[j].branch {
 			return branchOrder(keys[i].branch) < branchOrder(keys[j].branch)
@@ -184,7 +209,6 @@ func Summarize(dir string) (*Summary, error) {
 	sum := &Summary{}
 	for _, k := range keys {
 		rs := groups[k]
-		sort.Slice(rs, func(i, j int) bool { return rs[i].Replicate < rs[j].Replicate })
 		row := Row{Branch: k.branch, Level: k.level, Replicates: len(rs)}
 		var w, acc, esAcc, esIt []float64
 		for _, r := range rs {
@@ -296,7 +320,7 @@ func (s *Summary) Table() string {
 	}
 	fmt.Fprintf(&b, "%-6s %9s", "level", "weights")
 	for _, br := range branches {
-		fmt.Fprintf(&b, "  %-22s", br+" test (early-stop it)")
+		fmt.Fprintf(&b, "  %-26s", br+" test (early-stop it)")
 	}
 	b.WriteString("\n")
 	for _, r := range s.Rows {
@@ -307,7 +331,7 @@ func (s *Summary) Table() string {
 		for _, br := range branches {
 			c, ok := s.Row(br, r.Level)
 			if !ok {
-				fmt.Fprintf(&b, "  %-22s", "-")
+				fmt.Fprintf(&b, "  %-26s", "-")
 				continue
 			}
 			cell := fmt.Sprintf("%.2f%%", 100*c.TestAcc)
@@ -315,7 +339,7 @@ func (s *Summary) Table() string {
 				cell += fmt.Sprintf("±%.2f", 100*c.TestAccStd)
 			}
 			cell += fmt.Sprintf(" (%.0f)", c.EarlyStopIter)
-			fmt.Fprintf(&b, "  %-22s", cell)
+			fmt.Fprintf(&b, "  %-26s", cell)
 		}
 		b.WriteString("\n")
 	}
