@@ -49,11 +49,11 @@ func runLottery(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("lottery", usage, stderr)
 	preset := fs.String("preset", "quick", "budget preset: smoke, quick or paper; the flags below override it")
 	var (
-		c                                 lottery.Config
-		iterations, controls              string
-		replicates, only, index           int
-		sweepFile, out, dataDir, runDir   string
-		list, progress, figures           bool
+		c                               lottery.Config
+		iterations, controls            string
+		replicates, only, index         int
+		sweepFile, out, dataDir, runDir string
+		list, progress, figures         bool
 	)
 	fs.StringVar(&c.Model, "model", "", "model (default: the preset's)")
 	fs.StringVar(&c.Dataset, "dataset", "", "dataset (default: the model's)")
