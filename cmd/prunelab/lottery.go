@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prunelab/prunelab/lottery"
+	"github.com/prunelab/prunelab/report"
 	"github.com/prunelab/prunelab/training"
 )
 
@@ -137,7 +138,11 @@ func runLottery(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "\n%s\n", sum.Table())
 	if figures {
-		written, err := writeLotteryFigures(e.RunDir(), sum)
+		figs, err := report.LotteryFigures(e.RunDir())
+		if err != nil {
+			return err
+		}
+		written, err := report.WriteFigures(e.RunDir(), figs)
 		if err != nil {
 			return err
 		}

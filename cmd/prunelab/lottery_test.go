@@ -67,3 +67,25 @@ func TestLotteryUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestReportCommand(t *testing.T) {
+	out := t.TempDir()
+	if code, stdout, stderr := runCLI("lottery", "-preset", "smoke", "-levels", "1", "-controls", "none", "-out", out, "-figures=false"); code != 0 {
+		t.Fatalf("lottery: exit %d\n%s%s", code, stdout, stderr)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(out, "lottery-*"))
+	code, stdout, stderr := runCLI("report", dirs[0])
+	if code != 0 || !strings.Contains(stdout, filepath.Join(dirs[0], "report.html")) {
+		t.Fatalf("report: exit %d\n%s%s", code, stdout, stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(dirs[0], "report.html"))
+	if err != nil || !strings.Contains(string(b), "<svg") {
+		t.Errorf("report.html: %v, %d bytes", err, len(b))
+	}
+	if code, _, stderr := runCLI("report", t.TempDir()); code != 1 || !strings.Contains(stderr, "not a run directory") {
+		t.Errorf("report of an empty directory: exit %d, %s", code, stderr)
+	}
+	if code, _, _ := runCLI("report"); code != 2 {
+		t.Errorf("report without directories: exit %d, want 2", code)
+	}
+}

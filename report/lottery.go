@@ -1,4 +1,7 @@
-package main
+// Package report turns run directories into figures and self-contained HTML reports. It is where
+// experiment results (lottery, pruning) meet the plain-data figures of package viz; the CLI and the
+// notebooks both call it.
+package report
 
 import (
 	"fmt"
@@ -18,14 +21,39 @@ var branchTitles = map[string]string{
 	lottery.RandomMask: "random pruning",
 }
 
-// writeLotteryFigures draws a lottery run's figures into its directory (SVG and PNG each) and returns
-// their file names: test accuracy and early-stopping iteration against weights remaining (mean ± std
-// over replicates), and, for the sparsest finished ticket, the per-layer masks, the first layer's
-// surviving input pixels and the per-layer sparsities.
-func writeLotteryFigures(dir string, sum *lottery.Summary) ([]string, error) {
+// Figure is a figure with the file name (without extension) it is saved under.
+type Figure struct {
+	Name   string
+	Title  string
+	Figure viz.Figure
+}
+
+// WriteFigures saves each figure into dir as NAME.svg and NAME.png (atomically) and returns the
+// names written, as "NAME.{svg,png}".
+func WriteFigures(dir string, figs []Figure) ([]string, error) {
+	var written []string
+	for _, f := range figs {
+		for _, ext := range []string{".svg", ".png"} {
+			if err := viz.Save(filepath.Join(dir, f.Name+ext), f.Figure); err != nil {
+				return nil, fmt.Errorf("report: %w", err)
+			}
+		}
+		written = append(written, f.Name+".{svg,png}")
+	}
+	return written, nil
+}
+
+// LotteryFigures draws a lottery run's figures: test accuracy and early-stopping iteration against
+// weights remaining (mean ± std over replicates, one series per branch), and, for the sparsest
+// finished ticket of replicate 1, the per-layer masks, the per-layer sparsities and (for a first layer
+// with 784 inputs) the surviving input pixels.
+func LotteryFigures(dir string) ([]Figure, error) {
 	levels, err := lottery.ReadLevels(dir)
 	if err != nil {
 		return nil, err
+	}
+	if len(levels) == 0 {
+		return nil, fmt.Errorf("report: %s has no finished lottery level", dir)
 	}
 	// One series per branch: X = weights remaining, Y[replicate][level].
 	type cell struct{ acc, iter float64 }
@@ -79,25 +107,20 @@ func writeLotteryFigures(dir string, sum *lottery.Summary) ([]string, error) {
 		}
 		accSeries, iterSeries = append(accSeries, acc), append(iterSeries, iter)
 	}
-	var written []string
-	save := func(name string, f viz.Figure, err error) error {
+	var figs []Figure
+	save := func(name, title string, f viz.Figure, err error) error {
 		if err != nil {
-			return fmt.Errorf("figure %s: %w", name, err)
+			return fmt.Errorf("report: figure %s: %w", name, err)
 		}
-		for _, ext := range []string{".svg", ".png"} {
-			if err := viz.Save(filepath.Join(dir, name+ext), f); err != nil {
-				return err
-			}
-		}
-		written = append(written, name+".{svg,png}")
+		figs = append(figs, Figure{Name: name, Title: title, Figure: f})
 		return nil
 	}
 	f, err := viz.AccuracyVsWeights(accSeries, viz.CurveOptions{Title: "Test accuracy at early stopping", YLabel: "test accuracy (%)"})
-	if err := save("accuracy_vs_weights", f, err); err != nil {
+	if err := save("accuracy_vs_weights", "Test accuracy at the early-stopping iteration against weights remaining", f, err); err != nil {
 		return nil, err
 	}
 	f, err = viz.EarlyStopVsWeights(iterSeries, viz.CurveOptions{Title: "Early-stopping iteration"})
-	if err := save("early_stop_vs_weights", f, err); err != nil {
+	if err := save("early_stop_vs_weights", "Early-stopping iteration against weights remaining", f, err); err != nil {
 		return nil, err
 	}
 	// The sparsest finished ticket of replicate 1.
@@ -108,7 +131,7 @@ func writeLotteryFigures(dir string, sum *lottery.Summary) ([]string, error) {
 		}
 	}
 	if last < 1 {
-		return written, nil
+		return figs, nil
 	}
 	masks, err := pruning.LoadMasks(filepath.Join(lottery.LevelDir(dir, 1, last, lottery.Main), lottery.MaskFile))
 	if err != nil {
@@ -122,21 +145,26 @@ func writeLotteryFigures(dir string, sum *lottery.Summary) ([]string, error) {
 		counts = append(counts, viz.LayerCount{Name: p, Kept: m.NumKept(), Total: m.Size()})
 	}
 	f, err = viz.ModelHeatmaps(layers, viz.ModelHeatmapOptions{})
-	if err := save("masks", f, err); err != nil {
+	if err := save("masks", "Masks of the sparsest ticket (kept fraction per block)", f, err); err != nil {
 		return nil, err
 	}
 	f, err = viz.SparsityBars(counts, viz.BarOptions{})
-	if err := save("sparsity_by_layer", f, err); err != nil {
+	if err := save("sparsity_by_layer", "Weights remaining per layer in the sparsest ticket", f, err); err != nil {
 		return nil, err
 	}
 	if first := layers[0]; len(first.Shape) == 2 && first.Shape[0] == 784 {
-		row, _ := sum.Row(lottery.Main, last)
+		var row lottery.LevelResult
+		for _, l := range levels {
+			if l.Branch == lottery.Main && l.Replicate == 1 && l.Level == last {
+				row = *l
+			}
+		}
 		f, err = viz.PixelMap(first, viz.PixelMapOptions{Title: fmt.Sprintf("Surviving input pixels at %.1f%% of weights", row.WeightsRemaining)})
-		if err := save("first_layer_pixels", f, err); err != nil {
+		if err := save("first_layer_pixels", "Input pixels whose first-layer weights survive", f, err); err != nil {
 			return nil, err
 		}
 	}
-	return written, nil
+	return figs, nil
 }
 
 func nan() float64 { return math.NaN() }
