@@ -111,8 +111,8 @@ func oneLine(err error) string {
 			return s[:i]
 		}
 	}
-	if len(s) > 200 {
-		s = s[:200] + "..."
+	if len(s) > 120 {
+		s = s[:120] + "..."
 	}
 	return s
 }
