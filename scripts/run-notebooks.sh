@@ -6,9 +6,8 @@
 #   PRUNELAB_BUDGET=full scripts/run-notebooks.sh --inplace   # full budget, outputs saved in the notebooks
 #   scripts/run-notebooks.sh notebooks/01-quickstart.ipynb    # just one
 #
-# Needs Debian's jupyter-nbconvert python3-nbclient python3-ipykernel (CI installs them). Installs GoNB
-# v0.11.4 (pinned by notebooks/tools/go.mod), goimports and gopls at pinned versions, and the kernel, set
-# up so that notebooks use this checkout (--go_work) and resolve modules from the local cache first.
+# Needs the lab: scripts/install-lab.sh --apt installs it (CI does); this script reruns its user part
+# (idempotent) so the kernel always points at this checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -23,22 +22,8 @@ done
 [ ${#notebooks[@]} -gt 0 ] || notebooks=(notebooks/*.ipynb)
 export PRUNELAB_BUDGET=${PRUNELAB_BUDGET:-smoke}
 
-gobin=$(go env GOPATH)/bin
-export PATH="$gobin:$PATH"
-command -v goimports >/dev/null || go install golang.org/x/tools/cmd/goimports@v0.52.0
-command -v gopls >/dev/null || go install golang.org/x/tools/gopls@v0.23.0
-(cd notebooks/tools && go build -o "$gobin/gonb" github.com/janpfeifer/gonb)
-go mod download github.com/janpfeifer/gonb@v0.11.4
-gonb --install --go_work="$repo" --raw_error >/dev/null 2>&1
-# The notebooks' own modules resolve exact versions (e.g. gonbui) from the local module cache first:
-# the module proxy here refuses version lists for gonb.
-python3 - "$(go env GOMODCACHE)" <<'PY'
-import json, os, sys
-p = os.path.expanduser("~/.local/share/jupyter/kernels/gonb/kernel.json")
-k = json.load(open(p))
-k["env"] = {"GOPROXY": "file://" + sys.argv[1] + "/cache/download,https://proxy.golang.org,direct"}
-json.dump(k, open(p, "w"))
-PY
+scripts/install-lab.sh >/dev/null
+export PATH="$(go env GOPATH)/bin:$HOME/.venvs/lab/bin:$PATH"
 
 outdir=$(mktemp -d)
 status=0
