@@ -9,6 +9,17 @@
 //
 //   - "lenet-300-100": LeNet-300-100 (LeCun et al. 1998; the Lottery Ticket setup of Frankle & Carbin
 //     2019): 784→300→100→10, ReLU, Glorot normal init; 266,610 parameters, 266,200 of them weights.
+//   - "lenet-5": LeNet-5 (LeCun et al. 1998) for MNIST with ReLU and max pooling: conv 6@5×5 (padding
+//     same), pool, conv 16@5×5, pool, fc 120, 84, 10; 61,706 parameters, 61,470 weights.
+//   - "conv-2", "conv-4", "conv-6": the Lottery Ticket paper's CIFAR-10 networks (Frankle & Carbin
+//     2019, Figure 2): 3×3 convolutions 64, 64, pool [, 128, 128, pool [, 256, 256, pool]], fc 256,
+//     256, 10, Glorot normal; 4,301,642 / 2,425,930 / 2,262,602 parameters (4,300,992 / 2,425,024 /
+//     2,261,184 weights; the paper rounds to 4.3M, 2.4M and, for Conv-6, lists 1.7M).
+//   - "resnet-20": ResNet-20 for CIFAR-10 (He et al. 2016), batch norm, option-A shortcuts, He normal
+//     init; 269,722 trainable parameters, 268,336 weights.
+//
+// The convolutional models build their layers with package nn, which computes them with GoMLX's
+// native operations on XLA and as patches × matmul on the pure-Go backend, with the same variables.
 //
 // Errors: [ByName] returns an error wrapping [ErrUnknown] that lists the known names.
 package models

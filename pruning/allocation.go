@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 )
 
 // AmountMode says how an [Amount] is read.
@@ -43,7 +44,8 @@ func (m *AmountMode) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// Amount is how much to prune: a value in [0, 1] and how to read it.
+// Amount is how much to prune: a value in [0, 1) and how to read it. Pruning everything (1) is
+// not an amount: it would cut the network.
 type Amount struct {
 	Value float64    `json:"value"`
 	Mode  AmountMode `json:"mode"`
@@ -55,13 +57,16 @@ func Sparsity(s float64) Amount { return Amount{Value: s, Mode: TargetSparsity} 
 // FractionOfRemaining returns an Amount pruning fraction p of the weights that remain.
 func FractionOfRemaining(p float64) Amount { return Amount{Value: p, Mode: OfRemaining} }
 
-// Validate checks that the value is in [0, 1].
+// Validate checks that the value is in [0, 1) (NaN is not).
 func (a Amount) Validate() error {
-	if !(a.Value >= 0 && a.Value <= 1) {
-		return fmt.Errorf("%w: amount %g (%s) not in [0, 1]", ErrInvalidAmount, a.Value, a.Mode)
+	if !validFraction(a.Value) {
+		return fmt.Errorf("%w: amount %g (%s) is not in [0, 1)", ErrInvalidAmount, a.Value, a.Mode)
 	}
 	return nil
 }
+
+// validFraction reports whether x is in [0, 1): a sparsity or fraction to prune.
+func validFraction(x float64) bool { return x >= 0 && x < 1 }
 
 // TargetFrom returns the sparsity to reach from the current sparsity: Value for TargetSparsity,
 // current + Value·(1−current) for OfRemaining. (A target below the current sparsity changes
@@ -146,7 +151,9 @@ func (Global) LayerSparsities([]Layer, Amount) (map[string]float64, error) { ret
 // PerLayer gives each layer its own amount. Amounts maps a pattern (an exact variable path or
 // any [Selector] pattern) to an amount value read in the mode of the amount passed to the
 // pruner; the first matching pattern in sorted order wins. Layers matching no pattern get
-// Default if HasDefault, else the amount passed to the pruner.
+// Default if HasDefault, else the amount passed to the pruner. A pattern that matches no layer
+// being pruned is an error wrapping [ErrUnknownLayer] (a misspelt path would otherwise be
+// ignored silently).
 type PerLayer struct {
 	Amounts    map[string]float64
 	Default    float64
@@ -163,6 +170,24 @@ func (p PerLayer) LayerSparsities(layers []Layer, a Amount) (map[string]float64,
 		patterns = append(patterns, k)
 	}
 	slices.Sort(patterns)
+	for _, pat := range patterns {
+		matched := false
+		for _, l := range layers {
+			ok, err := MatchPattern(pat, l.Path())
+			if err != nil {
+				return nil, err
+			}
+			matched = matched || ok
+		}
+		if !matched {
+			paths := make([]string, len(layers))
+			for i, l := range layers {
+				paths[i] = l.Path()
+			}
+			return nil, fmt.Errorf("%w: per-layer amount for %q matches no layer being pruned; layers: %s",
+				ErrUnknownLayer, pat, strings.Join(paths, ", "))
+		}
+	}
 	out := make(map[string]float64, len(layers))
 	for _, l := range layers {
 		v := a.Value
@@ -226,7 +251,7 @@ func erkDensities(layers []Layer, density, power float64) (map[string]float64, e
 	if power == 0 {
 		power = 1
 	}
-	if !(density >= 0 && density <= 1) {
+	if !(density > 0 && density <= 1) {
 		return nil, fmt.Errorf("%w: density %g", ErrInvalidAmount, density)
 	}
 	dense := make(map[string]bool)

@@ -15,7 +15,8 @@
 // Pruned weights therefore stay exactly zero under any optimizer, Adam's moments included
 // (masking only the forward pass is not enough: Adam revives pruned weights). When masks change
 // from Go ([SetMasks], [PruneOnce], a [Driver]) the weights are zeroed at once with SetValue, and
-// since masks are variables no graph is recompiled. Masks are read with [GetMasks], set like
+// since masks are variables no graph is recompiled. [PrunedNonZero] checks that every masked
+// weight is zero. Masks are read with [GetMasks], set like
 // torch's custom_from_mask with [SetMasks] / [SetMaskFromTensor], saved and loaded atomically with
 // [SaveMasks] / [LoadMasks] (JSON, bit-packed, CRC-32C checked), compared with [CompareMasks]
 // (Jaccard, overlap, Hamming per layer and total), validated (entries exactly 0 or 1), and removed
@@ -38,9 +39,43 @@
 //     [ERK] (Evci et al. 2020), plus Config.Skip and Config.MinKeep for all of them.
 //   - [Amount] is either [Sparsity] (fraction of all the weights concerned that must be zero
 //     afterwards) or [FractionOfRemaining] (fraction of the remaining weights to prune now, as in
-//     iterative pruning). Pruning is monotone (pruned weights stay pruned) unless Config.Regrow.
-//     Budgets are met exactly for unstructured pruning (round(s·n) weights); structured pruning
-//     gets as close as its group sizes allow.
+//     iterative pruning), a value in [0, 1). Pruning is monotone (pruned weights stay pruned)
+//     unless Config.Regrow.
+//
+// # Budgets, ties and order
+//
+// A budget counts weights, or groups when every group concerned has one size and is either
+// wholly kept or wholly pruned (neurons and filters of a dense layer; blocks that tile the
+// kernel): round(s·n) units for sparsity s of n units, rounded half to even as Python's round
+// (which torch.nn.utils.prune uses): 0.25 of 10 weights is 2, of 14 is 4. Other structured
+// pruning (ragged blocks, groups already partly pruned) gets as close as its group sizes allow.
+// The units of lowest score are pruned first. When several have the score of the last unit the
+// budget takes, [Config].Ties says which:
+//
+//   - [TiesByPosition] (default): position order. Variables are ordered by path with numbers
+//     compared by value ([ComparePaths]: "/fc2/..." before "/fc10/..."), independently of the
+//     order in which they were created or restored, and within a variable by row-major index
+//     in its own layout (dense kernels [in, out], convolution kernels [k..., in, out]) or group
+//     number (a neuron's or filter's output index); the first ones are pruned first. N:M keeps,
+//     of equal scores in a group, the later ones.
+//   - [TiesLikeTorch]: exactly the weights torch.nn.utils.prune on the CPU chooses. PyTorch
+//     1.13's topk keeps (value, index) pairs and runs libstdc++'s std::partial_sort (when
+//     k·64 ≤ n) or std::nth_element on them, which are deterministic but not stable: which of
+//     equal values it takes depends on their positions in PyTorch's layout (nn.Linear's [out, in],
+//     nn.Conv2d's [out, in, kh, kw], global_unstructured's concatenation). This option replays
+//     those algorithms on the scores in that layout. l1_unstructured, global_unstructured with
+//     L1Unstructured and ln_structured (n=1, 2, dim=0: output units) then give the same masks
+//     as ours for the same weights and amount, ties included: pruning/testdata/torch_masks.json,
+//     made by scripts/peers/torch_masks.py, holds PyTorch's masks and TestTorchParity compares.
+//     Without ties both rules give the same masks.
+//
+// Unstructured pruning by magnitude (or the L1/L2 criteria, which rank single weights alike) of
+// float32 variables never materializes scores: a radix selection on the bits of |w| finds the
+// exact threshold in two passes over the weights in place, on all cores, with no sort and no
+// copy (for 100M weights, several times faster than PyTorch's kthvalue on the same data:
+// BenchmarkGlobalMagnitude100M, scripts/bench-global-magnitude.sh), and masks and weights are
+// updated in place. Other criteria and structures score in float64 and sort the candidate
+// groups.
 //
 // # Schedules and the driver
 //
@@ -76,15 +111,19 @@
 //   - [Selector]: Include (default: variables named "weights" of rank ≥ 2), Skip.
 //   - [Config]: Criterion (default magnitude), Structure (default unstructured), Reduction
 //     (default sum), Allocation (default layer-wise), Skip (none), MinKeep (0: none), Regrow
-//     (false), Gradients (none), GradientBatches (1), Seed (0).
+//     (false), Gradients (none), GradientBatches (1), Seed (0), Ties (by position).
 //   - [Driver].AccumulateEvery (0: off): accumulate movement/Taylor statistics every so many steps.
 //   - [Polynomial].Power (default 3); [ERK].Power (default 1).
 //
 // # Errors
 //
 // Functions that run outside the graph return errors wrapping the thing at fault and one of the
-// sentinels: [ErrNoMask], [ErrInvalidMask], [ErrInvalidAmount], [ErrUnknownCriterion],
-// [ErrUnknownStructure], [ErrNoGradients], [ErrIncompatibleStructure], [ErrUnreachable],
-// [ErrUnsupportedDType]; a failed pruning changes nothing. Graph-building functions
-// ([AttachMasksGraph], the wrapped model functions) panic, as GoMLX graph code does.
+// sentinels: [ErrNoMask], [ErrInvalidMask] (wrong shape, entries other than 0 and 1),
+// [ErrInvalidAmount] (amounts outside [0, 1), schedules whose end precedes their begin),
+// [ErrUnknownCriterion] and [ErrUnknownLayer] (listing the known names), [ErrUnknownStructure],
+// [ErrNoGradients], [ErrIncompatibleStructure] (N:M on a dimension that is not a multiple of M),
+// [ErrUnreachable], [ErrNotFinite] (NaN or infinite weights or scores), [ErrUnsupportedDType];
+// a failed pruning changes nothing. A [Driver] checks its schedule at its first step
+// ([ValidateSchedule]). Graph-building functions ([AttachMasksGraph], the wrapped model
+// functions) panic, as GoMLX graph code does.
 package pruning

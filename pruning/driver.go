@@ -24,11 +24,13 @@ type Driver struct {
 	// forward/backward pass.
 	AccumulateEvery int
 
-	acc     *accumulated
-	history []*Result
+	acc       *accumulated
+	history   []*Result
+	validated bool
 }
 
 // NewDriver returns a driver pruning the masked variables of ctx on schedule s as cfg says.
+// The schedule is checked ([ValidateSchedule]) at the first [Driver.AfterStep].
 func NewDriver(ctx *context.Context, s Schedule, cfg Config) *Driver {
 	return &Driver{ctx: ctx, schedule: s, cfg: cfg, pruner: newPruner(cfg)}
 }
@@ -38,6 +40,12 @@ func NewDriver(ctx *context.Context, s Schedule, cfg Config) *Driver {
 // When step is an update step it prunes to Schedule.SparsityAt(step) (a target sparsity) and
 // reports updated = true.
 func (d *Driver) AfterStep(step int) (updated bool, err error) {
+	if !d.validated {
+		if err := ValidateSchedule(d.schedule); err != nil {
+			return false, err
+		}
+		d.validated = true
+	}
 	if d.AccumulateEvery > 0 && step > 0 && step%d.AccumulateEvery == 0 {
 		if err := d.accumulate(); err != nil {
 			return false, err

@@ -34,4 +34,12 @@ var (
 
 	// ErrUnsupportedDType: a variable's dtype is not float32 or float64.
 	ErrUnsupportedDType = errors.New("pruning: unsupported dtype")
+
+	// ErrUnknownLayer: a path or pattern (in a MaskSet, Config.Skip, a PerLayer map) names no
+	// masked variable. The message lists the masked variables.
+	ErrUnknownLayer = errors.New("pruning: unknown layer")
+
+	// ErrNotFinite: a weight being pruned, or a criterion's score, is NaN or infinite. Pruning
+	// by it would be meaningless (NaN has no order), so nothing is pruned.
+	ErrNotFinite = errors.New("pruning: value not finite")
 )

@@ -135,3 +135,24 @@ func ExampleSetMaskFromTensor() {
 	// [[1 0] [0 4]]
 	// /fc0/dense/weights: pruning: invalid mask: entry 1 is 0.5, want exactly 0 or 1
 }
+
+// Four weights of magnitude 0.5 tie for three places: the default prunes the first in position
+// order; TiesLikeTorch prunes those torch.nn.utils.prune.l1_unstructured(amount=0.5) prunes in
+// nn.Linear(3, 2) with weight [[0.5, -0.5, 2], [0.5, 1, -0.5]], our kernel transposed.
+func ExampleTies() {
+	for _, ties := range []pruning.Ties{pruning.TiesByPosition, pruning.TiesLikeTorch} {
+		ctx := context.New()
+		ctx.InAbsPath("/fc/dense").VariableWithValue("weights", [][]float32{{0.5, 0.5}, {-0.5, 1}, {2, -0.5}})
+		if _, err := pruning.AttachMasks(ctx, pruning.Selector{}); err != nil {
+			panic(err)
+		}
+		masks, _, err := pruning.ComputeMasks(ctx, pruning.Config{Ties: ties}, pruning.Sparsity(0.5))
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println(ties, masks["/fc/dense/weights"].Keep)
+	}
+	// Output:
+	// position [false false false true true true]
+	// torch [false false true true true false]
+}

@@ -3,6 +3,7 @@ package pruning
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -33,15 +34,7 @@ func NewMask(shape ...int) *Mask {
 func (m *Mask) Size() int { return len(m.Keep) }
 
 // NumKept returns the number of kept (1) entries.
-func (m *Mask) NumKept() int {
-	n := 0
-	for _, k := range m.Keep {
-		if k {
-			n++
-		}
-	}
-	return n
-}
+func (m *Mask) NumKept() int { return countTrue(m.Keep) }
 
 // NumPruned returns the number of pruned (0) entries.
 func (m *Mask) NumPruned() int { return m.Size() - m.NumKept() }
@@ -255,17 +248,31 @@ func weightAndMask(ctx *context.Context, path string) (w, m *context.Variable, e
 	scope, name := context.SplitScope(path)
 	w = ctx.GetVariableByScopeAndName(scope, name)
 	if w == nil {
-		return nil, nil, fmt.Errorf("pruning: %s: no such variable", path)
+		return nil, nil, fmt.Errorf("%w %q: no such variable; masked variables: %s", ErrUnknownLayer, path,
+			maskedPaths(ctx))
 	}
 	m = maskVariable(ctx, path)
 	if m == nil {
-		return nil, nil, fmt.Errorf("%w: %s", ErrNoMask, path)
+		return nil, nil, fmt.Errorf("%w: %s; masked variables: %s", ErrNoMask, path, maskedPaths(ctx))
 	}
 	if !m.Shape().Equal(w.Shape()) {
 		return nil, nil, fmt.Errorf("%w: %s: mask shape %s differs from variable shape %s",
 			ErrInvalidMask, path, m.Shape(), w.Shape())
 	}
 	return w, m, nil
+}
+
+// maskedPaths lists the masked variables of ctx for error messages.
+func maskedPaths(ctx *context.Context) string {
+	targets := Targets(ctx)
+	if len(targets) == 0 {
+		return "none (build the model with WrapModelFn or call AttachMasks first)"
+	}
+	paths := make([]string, len(targets))
+	for i, t := range targets {
+		paths[i] = t.Path()
+	}
+	return strings.Join(paths, ", ")
 }
 
 // createMask creates (if absent) the all-ones mask of variable w and marks it non-trainable.
@@ -279,7 +286,7 @@ func createMask(ctx *context.Context, w *context.Variable) (*context.Variable, e
 		m.Trainable = false
 		return m, nil
 	}
-	ones, err := floatsTensor(w.DType(), w.Shape().Dimensions, NewMask(w.Shape().Dimensions...).Values())
+	ones, err := maskTensor(w.DType(), NewMask(w.Shape().Dimensions...))
 	if err != nil {
 		return nil, fmt.Errorf("pruning: %s: %w", w.ScopeAndName(), err)
 	}
@@ -312,15 +319,7 @@ func GetMask(ctx *context.Context, path string) (*Mask, error) {
 	if err != nil {
 		return nil, err
 	}
-	values, err := variableFloats(m)
-	if err != nil {
-		return nil, err
-	}
-	mask, err := maskFromFloats(m.Shape().Dimensions, values)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return mask, nil
+	return readMask(path, m)
 }
 
 // GetMasks returns the masks of all targets of ctx.
@@ -361,10 +360,10 @@ func SetMasks(ctx *context.Context, masks MaskSet) error {
 		pairs = append(pairs, pair{w, m, masks[p]})
 	}
 	for _, pr := range pairs {
-		if err := setVariableFloats(pr.m, pr.mask.Values()); err != nil {
+		if err := writeMask(pr.m, pr.mask); err != nil {
 			return err
 		}
-		if err := applyMask(pr.w, pr.mask); err != nil {
+		if err := zeroPruned(pr.w, pr.mask); err != nil {
 			return err
 		}
 	}
@@ -381,25 +380,6 @@ func SetMaskFromTensor(ctx *context.Context, path string, mask *tensors.Tensor) 
 	return SetMasks(ctx, MaskSet{path: m})
 }
 
-// applyMask sets w = w*mask on the host.
-func applyMask(w *context.Variable, mask *Mask) error {
-	values, err := variableFloats(w)
-	if err != nil {
-		return err
-	}
-	changed := false
-	for i, k := range mask.Keep {
-		if !k && values[i] != 0 {
-			values[i] = 0
-			changed = true
-		}
-	}
-	if !changed {
-		return nil
-	}
-	return setVariableFloats(w, values)
-}
-
 // ApplyMasks sets w = w*mask for every masked variable. Call it after setting weights yourself
 // (rewinding to a snapshot, loading pre-pruning weights): the training graph re-applies masks
 // only after each optimizer step, so the next step's forward pass would otherwise see them.
@@ -413,7 +393,7 @@ func ApplyMasks(ctx *context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := applyMask(w, mask); err != nil {
+		if err := zeroPruned(w, mask); err != nil {
 			return err
 		}
 	}
@@ -435,4 +415,32 @@ func RemoveMasks(ctx *context.Context) error {
 		}
 	}
 	return nil
+}
+
+// PrunedNonZero counts the masked-out weights of ctx and how many of them are not zero: 0 unless
+// something wrote the weights without re-applying the masks (see [ApplyMasks]).
+func PrunedNonZero(ctx *context.Context) (pruned, nonZero int, err error) {
+	for _, t := range Targets(ctx) {
+		w, m, err := weightAndMask(ctx, t.Path())
+		if err != nil {
+			return 0, 0, err
+		}
+		mask, err := readMask(t.Path(), m)
+		if err != nil {
+			return 0, 0, err
+		}
+		values, err := variableFloats(w)
+		if err != nil {
+			return 0, 0, err
+		}
+		for i, k := range mask.Keep {
+			if !k {
+				pruned++
+				if values[i] != 0 {
+					nonZero++
+				}
+			}
+		}
+	}
+	return pruned, nonZero, nil
 }

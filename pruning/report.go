@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -17,7 +18,7 @@ import (
 // it by building the model graph once; callers may also fill it in themselves.
 type ModelInfo struct {
 	// Variables lists the paths of the model's variables (those its inference graph uses), in
-	// context order. They are the "parameters" of the report.
+	// path order ([ComparePaths]). They are the "parameters" of the report.
 	Variables []string `json:"variables"`
 	// Positions maps the path of a weight consumed by a matrix multiplication or convolution to
 	// the number of times each of its weights is used per example: 1 for a dense layer on a
@@ -98,6 +99,7 @@ func MeasureModel(backend backends.Backend, ctx *context.Context, fn ModelFn, in
 			info.Positions[v.ScopeAndName()] = positions
 		}
 	}
+	slices.SortFunc(info.Variables, ComparePaths)
 	return info, nil
 }
 
@@ -172,6 +174,7 @@ func NewReport(ctx *context.Context, info *ModelInfo) (*Report, error) {
 				vars = append(vars, v)
 			}
 		}
+		slices.SortFunc(vars, func(a, b *context.Variable) int { return ComparePaths(a.ScopeAndName(), b.ScopeAndName()) })
 	}
 	r := &Report{}
 	unstructuredOnly := false

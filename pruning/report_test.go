@@ -19,13 +19,13 @@ func TestMeasureModel(t *testing.T) {
 		want  *ModelInfo
 	}{
 		{"mlp", mlp, shapes.Make(dtypes.Float32, 5, blobFeatures), &ModelInfo{
-			Variables: []string{"/fc0/dense/weights", "/fc0/dense/biases", "/fc1/dense/weights", "/fc1/dense/biases"},
+			Variables: []string{"/fc0/dense/biases", "/fc0/dense/weights", "/fc1/dense/biases", "/fc1/dense/weights"},
 			Positions: map[string]int64{"/fc0/dense/weights": 1, "/fc1/dense/weights": 1},
 		}},
 		// c0: 6x6 -> 4x4 (16 positions); c1: 4x4 -> 2x2 (4 positions).
 		{"convnet", convNet, shapes.Make(dtypes.Float32, 3, 6, 6, 2), &ModelInfo{
-			Variables: []string{"/c0/conv/weights", "/c0/conv/biases", "/c1/conv/weights", "/c1/conv/biases",
-				"/out/dense/weights", "/out/dense/biases"},
+			Variables: []string{"/c0/conv/biases", "/c0/conv/weights", "/c1/conv/biases", "/c1/conv/weights",
+				"/out/dense/biases", "/out/dense/weights"},
 			Positions: map[string]int64{"/c0/conv/weights": 16, "/c1/conv/weights": 4, "/out/dense/weights": 1},
 		}},
 	}
@@ -78,12 +78,12 @@ func TestReportConvNet(t *testing.T) {
 			l.ZeroOutputs, l.ZeroInputs})
 	}
 	want := []row{
-		{"/c0/conv/weights", 72, 36, 72 * 16, 36 * 16, 72 * 16 / 2, 2, 0},
 		{"/c0/conv/biases", 4, 0, 0, 0, 0, 0, 0}, // zero-initialized biases
-		{"/c1/conv/weights", 216, 108, 216 * 4, 108 * 4, 216 * 4, 0, 0},
+		{"/c0/conv/weights", 72, 36, 72 * 16, 36 * 16, 72 * 16 / 2, 2, 0},
 		{"/c1/conv/biases", 6, 0, 0, 0, 0, 0, 0},
-		{"/out/dense/weights", 72, 72, 72, 72, 72, 0, 0},
+		{"/c1/conv/weights", 216, 108, 216 * 4, 108 * 4, 216 * 4, 0, 0},
 		{"/out/dense/biases", 3, 0, 0, 0, 0, 0, 0},
+		{"/out/dense/weights", 72, 72, 72, 72, 72, 0, 0},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("layers (-want +got):\n%s", diff)

@@ -33,10 +33,13 @@ func (s OneShot) SparsityAt(step int) float64 {
 // IsUpdateStep implements Schedule.
 func (s OneShot) IsUpdateStep(step int) bool { return step == s.Step }
 
-// Validate checks the parameters.
+// Validate checks the parameters: Sparsity in [0, 1), Step ≥ 0.
 func (s OneShot) Validate() error {
-	if !(s.Sparsity >= 0 && s.Sparsity <= 1) || s.Step < 0 {
-		return fmt.Errorf("%w: %+v", ErrInvalidAmount, s)
+	switch {
+	case !validFraction(s.Sparsity):
+		return fmt.Errorf("%w: one-shot schedule: sparsity %g is not in [0, 1)", ErrInvalidAmount, s.Sparsity)
+	case s.Step < 0:
+		return fmt.Errorf("%w: one-shot schedule: step %d is negative", ErrInvalidAmount, s.Step)
 	}
 	return nil
 }
@@ -95,10 +98,18 @@ func (s Iterative) IsUpdateStep(step int) bool {
 	return d%s.Every == 0 && d/s.Every < s.Cycles
 }
 
-// Validate checks the parameters.
+// Validate checks the parameters: Rate in [0, 1), Start and Cycles ≥ 0, Every > 0 for more than
+// one cycle.
 func (s Iterative) Validate() error {
-	if !(s.Rate >= 0 && s.Rate <= 1) || s.Start < 0 || s.Cycles < 0 || (s.Cycles > 1 && s.Every <= 0) {
-		return fmt.Errorf("%w: %+v", ErrInvalidAmount, s)
+	switch {
+	case !validFraction(s.Rate):
+		return fmt.Errorf("%w: iterative schedule: rate %g is not in [0, 1)", ErrInvalidAmount, s.Rate)
+	case s.Start < 0 || s.Cycles < 0:
+		return fmt.Errorf("%w: iterative schedule: start %d and cycles %d must not be negative", ErrInvalidAmount,
+			s.Start, s.Cycles)
+	case s.Cycles > 1 && s.Every <= 0:
+		return fmt.Errorf("%w: iterative schedule: %d cycles need a positive interval, got every %d", ErrInvalidAmount,
+			s.Cycles, s.Every)
 	}
 	return nil
 }
@@ -159,11 +170,33 @@ func (s Polynomial) IsUpdateStep(step int) bool {
 	return step == s.End || (step-s.Begin)%max(1, s.Frequency) == 0
 }
 
-// Validate checks the parameters.
+// Validate checks the parameters: Initial and Final in [0, 1), 0 ≤ Begin ≤ End, Frequency and
+// Power ≥ 0.
 func (s Polynomial) Validate() error {
-	if !(s.Initial >= 0 && s.Initial <= 1 && s.Final >= 0 && s.Final <= 1) || s.Begin < 0 || s.End < s.Begin ||
-		s.Frequency < 0 || s.Power < 0 {
-		return fmt.Errorf("%w: %+v", ErrInvalidAmount, s)
+	switch {
+	case !validFraction(s.Initial) || !validFraction(s.Final):
+		return fmt.Errorf("%w: polynomial schedule: initial %g and final %g sparsities must be in [0, 1)",
+			ErrInvalidAmount, s.Initial, s.Final)
+	case s.Begin < 0:
+		return fmt.Errorf("%w: polynomial schedule: begin step %d is negative", ErrInvalidAmount, s.Begin)
+	case s.End < s.Begin:
+		return fmt.Errorf("%w: polynomial schedule: end step %d precedes begin step %d", ErrInvalidAmount, s.End,
+			s.Begin)
+	case s.Frequency < 0 || s.Power < 0:
+		return fmt.Errorf("%w: polynomial schedule: frequency %d and power %g must not be negative",
+			ErrInvalidAmount, s.Frequency, s.Power)
+	}
+	return nil
+}
+
+// ValidateSchedule checks a schedule's parameters if it has a Validate method (the schedules
+// of this package do), and that it is not nil.
+func ValidateSchedule(s Schedule) error {
+	if s == nil {
+		return fmt.Errorf("%w: nil schedule", ErrInvalidAmount)
+	}
+	if v, ok := s.(interface{ Validate() error }); ok {
+		return v.Validate()
 	}
 	return nil
 }

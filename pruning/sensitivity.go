@@ -42,8 +42,8 @@ func Sensitivity(ctx *context.Context, cfg Config, sparsities []float64, eval fu
 		sparsities = DefaultSensitivityLadder
 	}
 	for _, s := range sparsities {
-		if !(s >= 0 && s <= 1) {
-			return nil, fmt.Errorf("%w: sensitivity sparsity %g", ErrInvalidAmount, s)
+		if !validFraction(s) {
+			return nil, fmt.Errorf("%w: sensitivity sparsity %g is not in [0, 1)", ErrInvalidAmount, s)
 		}
 	}
 	if !slices.IsSorted(sparsities) {
@@ -161,8 +161,8 @@ func (t *SensitivityTable) AmountsForDrop(maxDrop float64) (map[string]float64, 
 // returns the drop. The target is met within 1e-6 when the curves are monotone; an
 // [ErrUnreachable] error says the ladder does not reach the target.
 func (t *SensitivityTable) AmountsForSparsity(target float64) (map[string]float64, float64, error) {
-	if !(target >= 0 && target <= 1) {
-		return nil, 0, fmt.Errorf("%w: target sparsity %g", ErrInvalidAmount, target)
+	if !validFraction(target) {
+		return nil, 0, fmt.Errorf("%w: target sparsity %g is not in [0, 1)", ErrInvalidAmount, target)
 	}
 	hi := 0.0
 	for _, row := range t.Layers {

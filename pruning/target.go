@@ -1,6 +1,7 @@
 package pruning
 
 import (
+	"cmp"
 	"fmt"
 	"regexp"
 	"slices"
@@ -290,7 +291,7 @@ func channelsFirst(ctx *context.Context) bool {
 	return context.GetParamOr(ctx.InAbsPath(context.RootScope), ParamConvChannelsFirst, false)
 }
 
-// Targets lists the masked variables of ctx, in the context's variable order. A variable is
+// Targets lists the masked variables of ctx, in path order ([ComparePaths]). A variable is
 // masked once a graph was built with [WrapModelFn] (or [AttachMasksGraph]) or after
 // [AttachMasks].
 func Targets(ctx *context.Context) []Target {
@@ -312,7 +313,51 @@ func Targets(ctx *context.Context) []Target {
 			targets = append(targets, newTarget(v, cf))
 		}
 	}
+	sortTargets(targets)
 	return targets
+}
+
+// sortTargets sorts targets by path in natural order.
+func sortTargets(targets []Target) {
+	slices.SortFunc(targets, func(a, b Target) int { return ComparePaths(a.Path(), b.Path()) })
+}
+
+// ComparePaths orders variable paths naturally: runs of digits compare as numbers, so
+// "/fc2/dense/weights" comes before "/fc10/dense/weights"; otherwise byte by byte. Targets,
+// reports and global rankings list variables in this order, which does not depend on the order
+// variables were created or restored from a checkpoint (GoMLX restores them in map order).
+func ComparePaths(a, b string) int {
+	for a != "" && b != "" {
+		da, db := digitRun(a), digitRun(b)
+		if da > 0 && db > 0 {
+			na, nb := strings.TrimLeft(a[:da], "0"), strings.TrimLeft(b[:db], "0")
+			if c := cmp.Compare(len(na), len(nb)); c != 0 {
+				return c
+			}
+			if c := strings.Compare(na, nb); c != 0 {
+				return c
+			}
+			if c := cmp.Compare(da, db); c != 0 { // "01" after "1"
+				return c
+			}
+			a, b = a[da:], b[db:]
+			continue
+		}
+		if a[0] != b[0] {
+			return cmp.Compare(a[0], b[0])
+		}
+		a, b = a[1:], b[1:]
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+// digitRun returns the length of the run of ASCII digits at the start of s.
+func digitRun(s string) int {
+	n := 0
+	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	return n
 }
 
 // SelectTargets lists the variables of ctx that sel selects, whether or not they have masks.
@@ -328,5 +373,6 @@ func SelectTargets(ctx *context.Context, sel Selector) ([]Target, error) {
 			targets = append(targets, newTarget(v, cf))
 		}
 	}
+	sortTargets(targets)
 	return targets, nil
 }

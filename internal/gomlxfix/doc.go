@@ -19,6 +19,36 @@
 //     package reads them with package reflect and panics with [ErrGoMLXChanged] if the node
 //     layout is not the one it knows.
 //
+// The next three make convolutional networks train on SimpleGo at all. Each replaces one entry of
+// graph.VJPRegistration with a rule that calls GoMLX's own rule when the backend implements the
+// operations that rule needs (XLA does: nothing changes there), and otherwise builds the same
+// gradient from operations every backend has. They read the unexported parameters of Slice,
+// ConvGeneral and ReduceWindow nodes with package reflect, as the Dot rule does.
+//
+//   - "slice-gradient-without-pad": GoMLX v0.26.0's gradient of Slice (sliceVJP) is a Pad of the
+//     incoming gradient, and SimpleGo has no Pad. The replacement builds the same padding from
+//     Concatenate, Reshape and Slice: zeros between elements for strides (a zero block concatenated
+//     along a new axis, then the two axes merged), zeros at the ends by concatenation.
+//   - "conv-gradient": GoMLX v0.26.0's gradient of ConvGeneral (convGeneralVJP in ops_convolve.go)
+//     reverses the kernel with Reverse, which SimpleGo lacks, and builds both gradient convolutions
+//     with nil strides, which SimpleGo's shape check rejects. The replacement computes the input
+//     gradient as a convolution of the output gradient (input-dilated by the strides) with the kernel
+//     reversed by slicing and concatenating, and the kernel gradient as a convolution of the input
+//     with the output gradient, with explicit strides, dilations and paddings (negative paddings cut
+//     instead). Grouped convolutions keep GoMLX's rule, which GoMLX documents as unsupported.
+//   - "pool-gradient": GoMLX v0.26.0's gradient of max and min pooling (reduceWindowVJP in
+//     ops_pool.go) is SelectAndScatterMax/Min, and that of sum and mean pooling uses Pad; SimpleGo
+//     has none of them. The replacement sends each window's gradient to its first largest (smallest)
+//     element in row-major order, as XLA's SelectAndScatter does, so ties (a zero background, ReLU
+//     zeros) resolve the same way on every backend: by a reshape to [..., windows, window, ...] and
+//     one comparison when the windows tile the input, otherwise one strided slice of the padded input
+//     per window position. [FirstInWindow] and [TiledWindows] are shared with package nn's pooling.
+//
+// Measured effect (GoMLX v0.26.0, SimpleGo, 2 shared cores): without these three, a graph with a
+// convolution, a max pooling or a strided slice on its gradient path does not build at all on
+// SimpleGo ("op Reverse not implemented", "stride[0]=0 must be >= 1", no SelectAndScatterMax or Pad).
+// The numbers for the convolutional models are in scripts/bench-convnets.sh's output.
+//
 // # Installing
 //
 // The workarounds change GoMLX's global tables (graph.VJPRegistration), which GoMLX reads without

@@ -16,4 +16,7 @@ func ExampleInstall() {
 	}
 	// Output:
 	// fast-dot-gradient true
+	// slice-gradient-without-pad true
+	// conv-gradient true
+	// pool-gradient true
 }
