@@ -218,8 +218,8 @@ type trainResult struct {
 	EpochSeconds     []float64                   `json:"epoch_seconds"` // training time of each full epoch
 	TotalSeconds     float64                     `json:"total_seconds"`
 	Final            map[string]training.Metrics `json:"final"`
-	EarlyStopStep    int                         `json:"early_stop_step"`
-	EarlyStopTest    training.Metrics            `json:"early_stop_test"`
+	EarlyStopStep    int                         `json:"early_stop_step,omitempty"`
+	EarlyStopTest    *training.Metrics           `json:"early_stop_test,omitempty"`
 	GoVersion        string                      `json:"go_version"`
 	Finished         time.Time                   `json:"finished"`
 }
@@ -262,7 +262,9 @@ func writeTrainRun(dir string, rc runConfig, res *training.Result, sess *trainin
 	}
 	if step, ok := res.History.EarlyStopStep("validation"); ok {
 		r.EarlyStopStep = step
-		r.EarlyStopTest, _ = res.History.At("test", step)
+		if at, ok := res.History.At("test", step); ok {
+			r.EarlyStopTest = &at
+		}
 	}
 	return atomicfile.WriteJSON(filepath.Join(dir, "result.json"), r)
 }
