@@ -1,6 +1,8 @@
 // Command prunelab runs Prunelab's experiments headless: the same functions the notebooks call.
 //
+//	prunelab lottery [flags]   Lottery Ticket experiments (the README's main job)
 //	prunelab train [flags]     train a model from the registry and report its test accuracy
+//	prunelab prune [flags]     prune with any schedule, criterion, scope and structure, fine-tune, report
 //	prunelab help COMMAND      explain a command and its flags
 //
 // Run "prunelab help" for the list of commands.
@@ -35,8 +37,8 @@ Commands:
 %s
 Run "prunelab help COMMAND" (or "prunelab COMMAND -h") to see what a command does and its flags.
 
-Data is found in $PRUNELAB_DATA, then the cache (~/.cache/prunelab), then downloaded; MNIST also comes
-from the Go module proxy and Fashion-MNIST from Debian's dataset-fashion-mnist package.
+Data is found in -data DIR or $PRUNELAB_DATA, then the cache (~/.cache/prunelab), then Debian's
+dataset-fashion-mnist files and MNIST's Go module (through the Go toolchain), then HTTPS downloads.
 The backend is XLA when its PJRT plugin is installed (or auto-installs), else pure Go; GOMLX_BACKEND
 overrides (e.g. GOMLX_BACKEND=go).
 `
@@ -86,7 +88,7 @@ func printOverview(w io.Writer) {
 	sort.Strings(names)
 	list := ""
 	for _, n := range names {
-		list += fmt.Sprintf("  %-10s %s\n", n, commands[n].summary)
+		list += fmt.Sprintf("  %-12s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintf(w, overview, list)
 }
