@@ -137,6 +137,25 @@ func LotteryFigures(dir string) ([]Figure, error) {
 	if err != nil {
 		return nil, err
 	}
+	more, err := MaskFigures(masks)
+	if err != nil {
+		return nil, err
+	}
+	return append(figs, more...), nil
+}
+
+// MaskFigures draws a model's masks: every layer's mask as a heatmap (kept fraction per block, the
+// layer's sparsity in its title), the weights remaining per layer, and, when the first layer has 784
+// inputs (MNIST pixels), which input pixels keep their outgoing weights.
+func MaskFigures(masks pruning.MaskSet) ([]Figure, error) {
+	var figs []Figure
+	save := func(name, title string, f viz.Figure, err error) error {
+		if err != nil {
+			return fmt.Errorf("report: figure %s: %w", name, err)
+		}
+		figs = append(figs, Figure{Name: name, Title: title, Figure: f})
+		return nil
+	}
 	var layers []viz.Layer
 	var counts []viz.LayerCount
 	for _, p := range masks.Paths() {
@@ -144,22 +163,20 @@ func LotteryFigures(dir string) ([]Figure, error) {
 		layers = append(layers, viz.Layer{Name: p, Shape: m.Shape, Kept: m.Keep})
 		counts = append(counts, viz.LayerCount{Name: p, Kept: m.NumKept(), Total: m.Size()})
 	}
-	f, err = viz.ModelHeatmaps(layers, viz.ModelHeatmapOptions{})
-	if err := save("masks", "Masks of the sparsest ticket (kept fraction per block)", f, err); err != nil {
+	if len(layers) == 0 {
+		return nil, fmt.Errorf("report: no masks to draw")
+	}
+	f, err := viz.ModelHeatmaps(layers, viz.ModelHeatmapOptions{})
+	if err := save("masks", "Masks (kept fraction per block)", f, err); err != nil {
 		return nil, err
 	}
 	f, err = viz.SparsityBars(counts, viz.BarOptions{})
-	if err := save("sparsity_by_layer", "Weights remaining per layer in the sparsest ticket", f, err); err != nil {
+	if err := save("sparsity_by_layer", "Weights remaining per layer", f, err); err != nil {
 		return nil, err
 	}
 	if first := layers[0]; len(first.Shape) == 2 && first.Shape[0] == 784 {
-		var row lottery.LevelResult
-		for _, l := range levels {
-			if l.Branch == lottery.Main && l.Replicate == 1 && l.Level == last {
-				row = *l
-			}
-		}
-		f, err = viz.PixelMap(first, viz.PixelMapOptions{Title: fmt.Sprintf("Surviving input pixels at %.1f%% of weights", row.WeightsRemaining)})
+		title := fmt.Sprintf("Surviving input pixels at %.1f%% of weights", 100*(1-masks.Sparsity()))
+		f, err = viz.PixelMap(first, viz.PixelMapOptions{Title: title})
 		if err := save("first_layer_pixels", "Input pixels whose first-layer weights survive", f, err); err != nil {
 			return nil, err
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prunelab/prunelab/internal/atomicfile"
 	"github.com/prunelab/prunelab/pruning"
+	figures "github.com/prunelab/prunelab/report"
 	"github.com/prunelab/prunelab/training"
 )
 
@@ -44,7 +45,8 @@ Lengths are steps ("500it") or epochs ("2ep"), counted from the start of pruning
 The run directory (named by a hash of every setting that changes results) holds config.json,
 result.json (accuracy before and after, sparsity, compression, speedup, each mask update),
 history.json/.csv (every evaluation), updates.csv, report.txt/.json (per-layer parameters,
-non-zeros, FLOPs), masks.json and the pruned checkpoint. A finished run is not redone (-force).
+non-zeros, FLOPs), masks.json, figures of the masks (masks, sparsity_by_layer, first_layer_pixels; SVG
+and PNG) and the pruned checkpoint. A finished run is not redone (-force).
 
 Examples:
   prunelab prune                                         # one-shot 80% global magnitude, 1 epoch fine-tuning
@@ -383,6 +385,13 @@ func writePruneRun(dir string, pc pruneConfig, res *pruneResult, h training.Hist
 	if err := pruning.SaveMasks(filepath.Join(dir, masksFile), masks); err != nil {
 		return err
 	}
+	figs, err := figures.MaskFigures(masks)
+	if err != nil {
+		return err
+	}
+	if _, err := figures.WriteFigures(dir, figs); err != nil {
+		return err
+	}
 	if ckpt {
 		if err := d.sess.Save(filepath.Join(dir, checkpointDir), 1); err != nil {
 			return err
@@ -409,7 +418,8 @@ func printPruneSummary(w io.Writer, dir string, r *pruneResult, ckpt bool) {
 	for _, warning := range r.Warnings {
 		fmt.Fprintf(w, "  note           %s\n", warning)
 	}
-	files := "config.json, result.json, history.json/.csv, updates.csv, report.txt/.json, masks.json"
+	files := "config.json, result.json, history.json/.csv, updates.csv, report.txt/.json, masks.json, " +
+		"masks.png, sparsity_by_layer.png, first_layer_pixels.png (and .svg)"
 	if ckpt {
 		files += ", checkpoint/"
 	}

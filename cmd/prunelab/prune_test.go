@@ -105,7 +105,7 @@ func TestPruneStructuresKeepZeros(t *testing.T) {
 				t.Errorf("result %+v: want better than chance, compression > 1, updates recorded", res)
 			}
 			for _, f := range []string{configFile, historyJSONFile, historyCSVFile, updatesCSVFile, reportTextFile,
-				reportJSONFile, masksFile, checkpointDir} {
+				reportJSONFile, masksFile, checkpointDir, "masks.png", "sparsity_by_layer.svg", "first_layer_pixels.png"} {
 				if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 					t.Errorf("run directory lacks %s", f)
 				}
