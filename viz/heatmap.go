@@ -75,8 +75,9 @@ type PixelMapOptions struct {
 // PixelMap draws the classic "which pixels survive" picture: for a dense
 // first layer whose inputs are image pixels, the fraction of each pixel's
 // outgoing weights that are kept (see [PixelGrid]), as an image with square
-// pixels, row 0 at the top. Errors wrap [ErrShape] when the inputs do not
-// form a Rows × Cols image.
+// pixels, row 0 at the top, coloured from 0 to the largest fraction (rounded
+// up to a tenth). Errors wrap [ErrShape] when the inputs do not form a Rows ×
+// Cols image.
 func PixelMap(l Layer, o PixelMapOptions) (Figure, error) {
 	if err := l.Validate(); err != nil {
 		return nil, err
@@ -102,14 +103,24 @@ func PixelMap(l Layer, o PixelMapOptions) (Figure, error) {
 	p := newPlot("", "pixel column", "pixel row")
 	p.Y.Scale = plot.InvertedScale{Normalizer: plot.LinearScale{}}
 	setHeatAxes(p)
-	p.Add(&cells{g: g, xEdges: unitEdges(cols, 1), yEdges: unitEdges(rows, 1), lo: 0, hi: 1})
+	// The colour scale runs from 0 to the largest kept fraction (rounded up to a tenth), so that at
+	// high sparsity, where every pixel keeps little, the pattern of which pixels keep more still shows.
+	hi := 0.0
+	for _, v := range g.Values {
+		hi = max(hi, v)
+	}
+	hi = math.Min(1, math.Ceil(hi*10)/10)
+	if hi == 0 {
+		hi = 1
+	}
+	p.Add(&cells{g: g, xEdges: unitEdges(cols, 1), yEdges: unitEdges(rows, 1), lo: 0, hi: hi})
 	return &heatFigure{
 		width:  orDefault(o.Width, 4*vg.Inch),
 		height: orDefault(o.Height, 3.5*vg.Inch),
 		title:  title,
 		cols:   1,
 		panels: []heatPanel{{p: p, aspect: float64(cols) / float64(rows)}},
-		bar:    colorBar{label: "fraction of outgoing weights kept", lo: 0, hi: 1},
+		bar:    colorBar{label: "fraction of outgoing weights kept", lo: 0, hi: hi},
 	}, nil
 }
 
