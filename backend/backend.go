@@ -19,8 +19,12 @@ const (
 	// EnvInstallTimeout bounds GoMLX's auto-install of the XLA plugin (a Go duration such as "45s").
 	EnvInstallTimeout = "PRUNELAB_XLA_INSTALL_TIMEOUT"
 
-	// PureGo is the configuration of GoMLX's pure-Go backend (SimpleGo).
-	PureGo = "go"
+	// PureGo is the configuration of GoMLX's pure-Go backend (SimpleGo) that Prunelab uses: operations
+	// run one after another (each still uses every core inside). Workaround for GoMLX v0.26.0: with its
+	// default parallel scheduling, SimpleGo can deadlock when several matrix products run at once
+	// (each holds a worker while waiting for workers for its sub-tasks; seen training LeNet-5 on
+	// 2 cores); sequential scheduling was measured as fast. GOMLX_BACKEND=go is read as this too.
+	PureGo = "go:ops_sequential"
 	// XLA is the configuration of GoMLX's XLA backend with its first available plugin (CUDA before CPU).
 	XLA = "xla"
 
@@ -65,7 +69,11 @@ func SystemProbe() Probe {
 // until it ends or the process exits).
 func Decide(p Probe) Choice {
 	if cfg, ok := p.LookupEnv(EnvBackend); ok && cfg != "" {
-		return Choice{Config: cfg, Reason: fmt.Sprintf("%s=%s", EnvBackend, cfg)}
+		reason := fmt.Sprintf("%s=%s", EnvBackend, cfg)
+		if cfg == "go" {
+			cfg = PureGo // See PureGo: the same backend, without the upstream deadlock.
+		}
+		return Choice{Config: cfg, Reason: reason}
 	}
 	if !p.XLALinked {
 		return Choice{Config: PureGo, Reason: "built without XLA (-tags noxla)"}

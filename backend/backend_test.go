@@ -38,13 +38,14 @@ func TestDecide(t *testing.T) {
 		wantReason   string
 	}{
 		{"env wins", map[string]string{EnvBackend: "xla:cuda"}, true, nil, never, "xla:cuda", false, "GOMLX_BACKEND=xla:cuda"},
-		{"env go", map[string]string{EnvBackend: "go"}, true, []string{"cpu"}, never, "go", false, "GOMLX_BACKEND=go"},
-		{"noxla build", nil, false, nil, never, "go", false, "built without XLA"},
+		{"env go", map[string]string{EnvBackend: "go"}, true, []string{"cpu"}, never, PureGo, false, "GOMLX_BACKEND=go"},
+		{"env go with options", map[string]string{EnvBackend: "go:ops_parallel"}, true, nil, never, "go:ops_parallel", false, "GOMLX_BACKEND=go:ops_parallel"},
+		{"noxla build", nil, false, nil, never, PureGo, false, "built without XLA"},
 		{"plugin installed", nil, true, []string{"cpu", "cuda"}, never, "xla", false, "installed ([cpu cuda])"},
-		{"no auto install", map[string]string{EnvNoAutoInstall: "1"}, true, nil, never, "go", true, "GOMLX_NO_AUTO_INSTALL is set"},
-		{"install fails", nil, true, nil, failing, "go", true, "auto-install failed: dial tcp: lookup github.com: no such host"},
-		{"install hangs", map[string]string{EnvInstallTimeout: "50ms"}, true, nil, hanging, "go", true, "did not finish within 50ms"},
-		{"bad timeout", map[string]string{EnvInstallTimeout: "soon"}, true, nil, never, "go", true, `"soon" is not a duration`},
+		{"no auto install", map[string]string{EnvNoAutoInstall: "1"}, true, nil, never, PureGo, true, "GOMLX_NO_AUTO_INSTALL is set"},
+		{"install fails", nil, true, nil, failing, PureGo, true, "auto-install failed: dial tcp: lookup github.com: no such host"},
+		{"install hangs", map[string]string{EnvInstallTimeout: "50ms"}, true, nil, hanging, PureGo, true, "did not finish within 50ms"},
+		{"bad timeout", map[string]string{EnvInstallTimeout: "soon"}, true, nil, never, PureGo, true, `"soon" is not a duration`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
