@@ -174,33 +174,48 @@ func trainSection(dir string) (viz.Section, error) {
 		return viz.Section{}, fmt.Errorf("report: %s: %w", dir, err)
 	}
 	blocks = append(blocks, rt)
+	if f, err := TrainFigure(dir); err == nil {
+		blocks = append(blocks, viz.FigureBlock{Caption: f.Title, Figure: f.Figure})
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return viz.Section{}, err
+	}
+	return viz.Section{Heading: "Training run " + filepath.Base(dir), Blocks: blocks}, nil
+}
+
+// TrainFigure draws a training run's accuracy on each evaluation set against the step, from its
+// history.json (an error wrapping os.ErrNotExist when there is none).
+func TrainFigure(dir string) (Figure, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "history.json"))
+	if err != nil {
+		return Figure{}, fmt.Errorf("report: %w", err)
+	}
 	var hist []struct {
 		Step     int     `json:"step"`
 		Split    string  `json:"split"`
 		Accuracy float64 `json:"accuracy"`
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, "history.json")); err == nil && json.Unmarshal(b, &hist) == nil && len(hist) > 0 {
-		bySplit := map[string]*viz.Series{}
-		var order []string
-		for _, p := range hist {
-			s, ok := bySplit[p.Split]
-			if !ok {
-				s = &viz.Series{Name: p.Split, Y: [][]float64{nil}}
-				bySplit[p.Split] = s
-				order = append(order, p.Split)
-			}
-			s.X = append(s.X, float64(p.Step))
-			s.Y[0] = append(s.Y[0], 100*p.Accuracy)
-		}
-		var series []viz.Series
-		for _, name := range order {
-			series = append(series, *bySplit[name])
-		}
-		f, err := viz.TrainingCurves(series, viz.CurveOptions{Title: "Accuracy during training", YLabel: "accuracy (%)"})
-		if err != nil {
-			return viz.Section{}, fmt.Errorf("report: %s: %w", dir, err)
-		}
-		blocks = append(blocks, viz.FigureBlock{Caption: "Evaluations during training.", Figure: f})
+	if err := json.Unmarshal(b, &hist); err != nil {
+		return Figure{}, fmt.Errorf("report: %s: %w", dir, err)
 	}
-	return viz.Section{Heading: "Training run " + filepath.Base(dir), Blocks: blocks}, nil
+	bySplit := map[string]*viz.Series{}
+	var order []string
+	for _, p := range hist {
+		s, ok := bySplit[p.Split]
+		if !ok {
+			s = &viz.Series{Name: p.Split, Y: [][]float64{nil}}
+			bySplit[p.Split] = s
+			order = append(order, p.Split)
+		}
+		s.X = append(s.X, float64(p.Step))
+		s.Y[0] = append(s.Y[0], 100*p.Accuracy)
+	}
+	var series []viz.Series
+	for _, name := range order {
+		series = append(series, *bySplit[name])
+	}
+	f, err := viz.TrainingCurves(series, viz.CurveOptions{Title: "Accuracy during training", XLabel: "step", YLabel: "accuracy (%)"})
+	if err != nil {
+		return Figure{}, fmt.Errorf("report: %s: %w", dir, err)
+	}
+	return Figure{Name: "training_curves", Title: "Accuracy on each evaluation set during training", Figure: f}, nil
 }

@@ -69,7 +69,7 @@ func TestTrainWritesARunDirectory(t *testing.T) {
 	if len(dirs) != 1 {
 		t.Fatalf("run directories: %v, want one", dirs)
 	}
-	for _, f := range []string{"config.json", "result.json", "history.json", "history.csv", "checkpoint"} {
+	for _, f := range []string{"config.json", "result.json", "history.json", "history.csv", "checkpoint", "training_curves.png"} {
 		if _, err := os.Stat(filepath.Join(dirs[0], f)); err != nil {
 			t.Errorf("run directory lacks %s: %v", f, err)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/prunelab/prunelab/datasets"
 	"github.com/prunelab/prunelab/internal/atomicfile"
 	"github.com/prunelab/prunelab/models"
+	"github.com/prunelab/prunelab/report"
 	"github.com/prunelab/prunelab/training"
 )
 
@@ -181,7 +182,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		at, _ := res.History.At("test", step)
 		fmt.Fprintf(stdout, "Early-stopping iteration (minimum validation loss): step %d, test accuracy %.2f%% there.\n", step, 100*at.Accuracy)
 	}
-	fmt.Fprintf(stdout, "Files: %s/ (config.json, result.json, history.json, history.csv%s)\n", dir,
+	fmt.Fprintf(stdout, "Files: %s/ (config.json, result.json, history.json, history.csv, training_curves.png/.svg%s)\n", dir,
 		map[bool]string{true: ", checkpoint/", false: ""}[f.Checkpoint])
 	return nil
 }
@@ -264,6 +265,15 @@ func writeTrainRun(dir string, rc runConfig, res *training.Result, sess *trainin
 		r.EarlyStopStep = step
 		if at, ok := res.History.At("test", step); ok {
 			r.EarlyStopTest = &at
+		}
+	}
+	if len(res.History) > 0 {
+		f, err := report.TrainFigure(dir)
+		if err != nil {
+			return err
+		}
+		if _, err := report.WriteFigures(dir, []report.Figure{f}); err != nil {
+			return err
 		}
 	}
 	return atomicfile.WriteJSON(filepath.Join(dir, "result.json"), r)
