@@ -134,6 +134,10 @@ func convKernelGradient(x, kernel, v *graph.Node, p convParams) *graph.Node {
 		in, k, out := x.Shape().Dim(a.InputSpatial[i]), kernel.Shape().Dim(a.KernelSpatial[i]), v.Shape().Dim(a.OutputSpatial[i])
 		s, d, p0 := p.strides[i], p.kernelDilations[i], p.paddings[i][0]
 		lo, hi := p0, (k-1)*d+(out-1)*s+1-in-p0
+		if max(-lo, 0)+max(-hi, 0) >= in {
+			// The windows only ever cover padding along this axis: the kernel never meets x.
+			return graph.ZerosLike(kernel)
+		}
 		paddings[i] = [2]int{max(lo, 0), max(hi, 0)}
 		cut[a.InputSpatial[i]] = backends.PadAxis{Start: -max(-lo, 0), End: -max(-hi, 0)}
 	}

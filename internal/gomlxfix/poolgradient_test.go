@@ -133,13 +133,16 @@ func TestPoolGradientTies(t *testing.T) {
 func TestMaxPoolBuilderTrainsOnPureGo(t *testing.T) {
 	installed(t)
 	rng := rand.New(rand.NewPCG(8, 8))
-	for name, pool := range map[string]func(inputs []*graph.Node) *graph.Node{
-		"MaxPool":         func(in []*graph.Node) *graph.Node { return graph.MaxPool(in[0]).Window(2).Done() },
-		"MaxPool_PadSame": func(in []*graph.Node) *graph.Node { return graph.MaxPool(in[0]).Window(3).Strides(2).PadSame().Done() },
-		"MeanPool":        func(in []*graph.Node) *graph.Node { return graph.MeanPool(in[0]).Window(2).Done() },
+	for _, tc := range []struct {
+		name string
+		pool func(inputs []*graph.Node) *graph.Node
+	}{
+		{"MaxPool", func(in []*graph.Node) *graph.Node { return graph.MaxPool(in[0]).Window(2).Done() }},
+		{"MaxPool_PadSame", func(in []*graph.Node) *graph.Node { return graph.MaxPool(in[0]).Window(3).Strides(2).PadSame().Done() }},
+		{"MeanPool", func(in []*graph.Node) *graph.Node { return graph.MeanPool(in[0]).Window(2).Done() }},
 	} {
-		t.Run(name, func(t *testing.T) {
-			newGradCheck(rng, pool, []int{2, 5, 6, 3}).check(t, rng)
+		t.Run(tc.name, func(t *testing.T) {
+			newGradCheck(rng, tc.pool, []int{2, 5, 6, 3}).check(t, rng)
 		})
 	}
 }
