@@ -3,6 +3,13 @@
 //	prunelab lottery [flags]   Lottery Ticket experiments (the README's main job)
 //	prunelab train [flags]     train a model from the registry and report its test accuracy
 //	prunelab prune [flags]     prune with any schedule, criterion, scope and structure, fine-tune, report
+//	prunelab sensitivity       per-layer sensitivity analysis and the per-layer amounts it yields
+//	prunelab compact           prune channels and physically remove them (a smaller, faster model)
+//	prunelab quantize          INT8 quantization of a pruned model
+//	prunelab distill           distillation against plain fine-tuning of a pruned student
+//	prunelab export            a compressed model file (sparse, INT8, checksummed)
+//	prunelab report DIR...     a self-contained HTML page of run directories
+//	prunelab backend           which backend runs; install the XLA plugin
 //	prunelab help COMMAND      explain a command and its flags
 //
 // Run "prunelab help" for the list of commands.
