@@ -3,6 +3,7 @@ package training
 import (
 	"fmt"
 	"math"
+	"strings"
 )
 
 // LRSchedule gives the learning rate for an optimizer step (0-based). Implementations are plain values.
@@ -76,7 +77,7 @@ func ParseLRSchedule(s string, base float64, totalSteps int) (LRSchedule, error)
 			return nil, fmt.Errorf("training: lr schedule %q: want step:GAMMA@STEP1,STEP2", s)
 		}
 		sd := StepDecayLR{Base: base, Gamma: gamma}
-		for _, f := range splitComma(rest) {
+		for _, f := range strings.FieldsFunc(rest, func(r rune) bool { return r == ',' }) {
 			var m int
 			if _, err := fmt.Sscanf(f, "%d", &m); err != nil || m < 0 {
 				return nil, fmt.Errorf("training: lr schedule %q: bad milestone %q", s, f)
@@ -86,18 +87,4 @@ func ParseLRSchedule(s string, base float64, totalSteps int) (LRSchedule, error)
 		return sd, nil
 	}
 	return nil, fmt.Errorf("training: unknown lr schedule %q (known: constant, cosine, step:GAMMA@STEPS)", s)
-}
-
-func splitComma(s string) []string {
-	var out []string
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == ',' {
-			if i > start {
-				out = append(out, s[start:i])
-			}
-			start = i + 1
-		}
-	}
-	return out
 }

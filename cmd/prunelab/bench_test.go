@@ -25,7 +25,7 @@ func BenchmarkMaskedTraining(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	split, err := loadSplitsCached("mnist", "", 5000, 0, 1)
+	split, err := loadSplits("mnist", "", 5000, 0, 1)
 	if err != nil {
 		b.Skipf("MNIST: %v", err)
 	}

@@ -164,7 +164,7 @@ func (f *denseFlags) denseConfig(explicit map[string]bool) (rc runConfig, m mode
 // loadDense loads the data and the dense model: it restores the train run's checkpoint, or
 // trains the run first (writing it like "prunelab train" does) when there is none.
 func (f *denseFlags) loadDense(rc runConfig, m models.Model, dir string, stdout io.Writer) (*dense, error) {
-	split, err := loadSplitsCached(rc.Dataset, f.Data, rc.Validation, rc.TrainLimit, rc.Seed)
+	split, err := loadSplits(rc.Dataset, f.Data, rc.Validation, rc.TrainLimit, rc.Seed)
 	if err != nil {
 		return nil, err
 	}
@@ -292,8 +292,9 @@ func paths(targets []pruning.Target) []string {
 // dataCache keeps loaded data sets for the process (tests run many commands).
 var dataCache = map[[2]string]*datasets.Data{}
 
-// loadSplitsCached is loadSplits with the data set loaded once per process.
-func loadSplitsCached(name, dir string, validation, trainLimit int, seed int64) (*splits, error) {
+// loadSplits loads a data set (once per process: tests run many commands) and holds out validation
+// images from its training set, seeded; trainLimit > 0 keeps only that many training images.
+func loadSplits(name, dir string, validation, trainLimit int, seed int64) (*splits, error) {
 	key := [2]string{name, dir}
 	data, ok := dataCache[key]
 	if !ok {

@@ -193,22 +193,6 @@ type splits struct {
 	source           string
 }
 
-// loadSplits loads a dataset and holds out validation images from its training set.
-func loadSplits(name, dir string, validation, trainLimit int, seed int64) (*splits, error) {
-	data, err := datasets.Load(name, datasets.Options{Dir: dir})
-	if err != nil {
-		return nil, err
-	}
-	train, val, err := data.Train.Split(validation, seed)
-	if err != nil {
-		return nil, usageError{err}
-	}
-	if trainLimit > 0 && trainLimit < train.N {
-		train = train.Subset(trainLimit)
-	}
-	return &splits{train: train, val: val, test: data.Test, source: data.Source}, nil
-}
-
 // trainResult is result.json of a training run.
 type trainResult struct {
 	Model            string                      `json:"model"`
