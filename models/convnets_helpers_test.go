@@ -16,18 +16,15 @@ import (
 
 func TestMain(m *testing.M) {
 	if os.Getenv(backend.EnvBackend) == "" {
-		// Tests and benchmarks run on the pure-Go backend unless told otherwise, executing one
+		// Tests and benchmarks run on the pure-Go backend (backend.PureGo) unless told otherwise, executing one
 		// operation at a time: GoMLX v0.26.0's SimpleGo, when it runs independent operations in
 		// parallel (its default), can deadlock on graphs with several independent matrix products
 		// (each waits, holding one of its 2×NumCPU workers, for workers to start its own tasks).
 		// The backward pass of LeNet-5 has enough of them to hang within a few steps on 2 cores.
-		os.Setenv(backend.EnvBackend, PureGoSequential)
+		os.Setenv(backend.EnvBackend, backend.PureGo)
 	}
 	os.Exit(m.Run())
 }
-
-// PureGoSequential is the pure-Go backend with sequential operation execution (see TestMain).
-const PureGoSequential = backend.PureGo + ":ops_sequential"
 
 func shapesF32(dims []int) shapes.Shape { return shapes.Make(dtypes.Float32, dims...) }
 
