@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
-	_ "github.com/gomlx/gomlx/backends/simplego" // The pure-Go backend, always available.
+	"github.com/gomlx/gomlx/backends/simplego" // The pure-Go backend, always available.
+
+	"github.com/prunelab/prunelab/internal/gomlxfix"
 )
 
 const (
@@ -152,6 +154,12 @@ func New(p Probe, notice io.Writer) (backends.Backend, Choice, error) {
 	}
 	if choice.Fallback && notice != nil {
 		fmt.Fprintf(notice, "prunelab: using the pure-Go backend: %s; %s\n", choice.Reason, HowToGetXLA)
+	}
+	if _, pureGo := b.(*simplego.Backend); pureGo {
+		// SimpleGo's float32 matrix products and slices, replaced by faster kernels (see
+		// internal/gomlxfix): before anything runs on this backend.
+		gomlxfix.InstallFastDotKernel()
+		gomlxfix.InstallFastSlice()
 	}
 	return b, choice, nil
 }

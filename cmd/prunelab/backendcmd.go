@@ -5,7 +5,10 @@ import (
 	"io"
 	"runtime"
 
+	"github.com/gomlx/gomlx/backends/simplego"
+
 	"github.com/prunelab/prunelab/backend"
+	"github.com/prunelab/prunelab/internal/gomlxfix"
 )
 
 func init() { commands["backend"] = backendCommand }
@@ -46,5 +49,8 @@ func runBackend(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "backend %q: %s (%d CPUs, %s/%s)\n", b.Name(), backend.DefaultChoice().Reason, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
+	if _, pureGo := b.(*simplego.Backend); pureGo {
+		fmt.Fprintf(stdout, "float32 matrix-product kernel: %s\n", gomlxfix.DotKernelName())
+	}
 	return nil
 }

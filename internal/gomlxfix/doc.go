@@ -19,6 +19,26 @@
 //     package reads them with package reflect and panics with [ErrGoMLXChanged] if the node
 //     layout is not the one it knows.
 //
+// The next two replace SimpleGo's own float32 kernels, not gradients. SimpleGo keeps its kernels in
+// per-dtype registries (simplego.DTypeMap, exported with its Register method) held in unexported
+// package variables, which this package reaches by go:linkname; it checks each registry's name and
+// each kernel's type before replacing an entry, and reads the unexported fields of simplego.Buffer
+// (flat, shape) and of the kernels' parameter structs at offsets checked with package reflect.
+//
+//   - "fast-dot-kernel" ([InstallFastDotKernel]): GoMLX v0.26.0's SimpleGo multiplies matrices with
+//     scalar Go loops (about 1 GMAC/s per core), packs and transposes operands one element at a time
+//     through a multi-axis index, and zeroes buffers element by element. The replacement computes the
+//     products with an AVX2+FMA assembly kernel (tiles of 2x4 outputs in 8 vector registers, 18 GMAC/s
+//     on one core of the development machine) where the CPU has AVX2 and FMA — a register-tiled Go
+//     kernel elsewhere, or with the purego build tag —, packs operands with row copies through offset
+//     tables, and zeroes with clear. It covers both of SimpleGo's DotGeneral paths (blocked for large
+//     products, normalized for small ones); results differ from SimpleGo's only by float32 summation
+//     order.
+//   - "fast-slice" ([InstallFastSlice]): SimpleGo copies a Slice element by element through a
+//     multi-axis index; the replacement drops axes of size 1, merges axes that continue each other in
+//     memory and copies runs along the innermost one. Convolutions on SimpleGo are built from strided
+//     slices (package nn), so this is most of their patch building.
+//
 // The next three make convolutional networks train on SimpleGo at all. Each replaces one entry of
 // graph.VJPRegistration with a rule that calls GoMLX's own rule when the backend implements the
 // operations that rule needs (XLA does: nothing changes there), and otherwise builds the same
@@ -51,11 +71,12 @@
 //
 // # Installing
 //
-// The workarounds change GoMLX's global tables (graph.VJPRegistration), which GoMLX reads without
-// a lock while it builds gradient graphs. So install them once, early — at the start of main, in a
+// The workarounds change GoMLX's global tables (graph.VJPRegistration, SimpleGo's kernel
+// registries), which GoMLX reads without a lock while it builds gradient graphs and executes
+// graphs. So install them once, early — at the start of main, in a
 // TestMain, or in a notebook in an init function declared in an early cell (GoNB runs each cell as a
 // fresh program that keeps the earlier declarations) — before any graph that takes a gradient is
-// built:
+// built or executed:
 //
 //	func main() {
 //		gomlxfix.Install()
@@ -63,10 +84,11 @@
 //	}
 //
 // Install, Restore and the per-workaround functions are idempotent and safe to call from several
-// goroutines at once, but not while another goroutine builds a graph. A graph already built keeps
-// the gradient it was built with: after installing or restoring, build new graphs (for a
-// train.Trainer, call ResetComputationGraphs). Restore and the Restore… functions bring the stock
-// GoMLX behaviour back; they exist for tests and speed comparisons.
+// goroutines at once, but not while another goroutine builds or executes a graph. A graph already
+// built keeps the gradient it was built with: after installing or restoring, build new graphs (for
+// a train.Trainer, call ResetComputationGraphs); kernels take effect at the next execution. Restore
+// and the Restore… functions bring the stock GoMLX behaviour back; they exist for tests and speed
+// comparisons.
 //
 // [Workarounds] lists the workarounds and whether each is installed, for experiment logs.
 //

@@ -16,6 +16,8 @@ func ExampleInstall() {
 	}
 	// Output:
 	// fast-dot-gradient true
+	// fast-dot-kernel true
+	// fast-slice true
 	// slice-gradient-without-pad true
 	// conv-gradient true
 	// pool-gradient true

@@ -1,0 +1,54 @@
+package gomlxfix
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestFastSliceMatchesStock runs random strided slices of tensors of rank 1 to 5 (dimensions of 1
+// included, so that axes get dropped and merged) on SimpleGo with its own Slice kernel and with
+// sliceFloat32: the outputs are identical.
+func TestFastSliceMatchesStock(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	for trial := range 200 {
+		rank := 1 + rng.IntN(5)
+		dims := make([]int, rank)
+		specs := make([]graph.SliceAxisSpec, rank)
+		desc := ""
+		for axis := range dims {
+			dims[axis] = 1 + rng.IntN(7)
+			start := rng.IntN(dims[axis])
+			end := start + 1 + rng.IntN(dims[axis]-start)
+			stride := 1 + rng.IntN(3)
+			if rng.IntN(2) == 0 {
+				stride = 1
+			}
+			specs[axis] = graph.AxisRange(start, end).Stride(stride)
+			desc += fmt.Sprintf("[%d:%d:%d of %d]", start, end, stride, dims[axis])
+		}
+		input := tensors.FromFlatDataAndDimensions(randomSlice[float32](rng, size(dims)), dims...)
+		run := func(fast bool) []float32 {
+			mu.Lock()
+			was := fastSlice.installed
+			mu.Unlock()
+			setWorkaround(fastSlice, fast)
+			defer setWorkaround(fastSlice, was)
+			calls := fastKernelCalls.Load()
+			defer func() {
+				if used := fastKernelCalls.Load() > calls; used != fast {
+					t.Errorf("fast=%v: the replacement kernel was used=%v", fast, used)
+				}
+			}()
+			out := graph.MustExecOnce(backend(), func(x *graph.Node) *graph.Node { return graph.Slice(x, specs...) }, input)
+			return tensors.MustCopyFlatData[float32](out)
+		}
+		if diff := cmp.Diff(run(false), run(true)); diff != "" {
+			t.Errorf("trial %d, slice %s: fast differs from stock (-stock +fast):\n%s", trial, desc, diff)
+		}
+	}
+}
