@@ -180,48 +180,36 @@ func (b *Conv2DBuilder) Done() *graph.Node {
 // convPatches computes the convolution of x [batch, height, width, channels] with kernel
 // [kh, kw, channels, filters] as patches × matmul: the image is padded with zeros, each of the
 // kh·kw kernel positions takes one strided slice of it ([batch, outH, outW, channels]), the slices
-// are concatenated along the channels axis in the kernel's (row, column, channel) order, and one
-// DotGeneral with the kernel seen as a [kh·kw·channels, filters] matrix gives [batch, outH, outW,
-// filters]. Its gradients are those of Slice, Concatenate and DotGeneral (see internal/gomlxfix).
+// are stacked along a new leading axis ([kh·kw, batch, outH, outW, channels], in the kernel's row,
+// column order), and one DotGeneral contracting the stacked and channels axes with those of the
+// kernel seen as [kh·kw, channels, filters] gives [batch, outH, outW, filters]. Its gradients are
+// those of Slice, Concatenate and DotGeneral (see internal/gomlxfix).
+//
+// Stacking along a leading axis makes the concatenation a few large copies; concatenating along the
+// channels axis instead (the textbook im2col layout) copied `channels` floats at a time, 30% of
+// LeNet-5's inference on the pure-Go backend. The transposition the product needs is done by the
+// backend's operand packing (gomlxfix's fast-dot-kernel), which gathers it in cache-sized chunks.
 func convPatches(x, kernel *graph.Node, strides [2]int, paddings [][2]int) *graph.Node {
 	kh, kw, channels, filters := kernel.Shape().Dim(0), kernel.Shape().Dim(1), kernel.Shape().Dim(2), kernel.Shape().Dim(3)
 	x = padSpatial(x, paddings)
 	dims := x.Shape().Dimensions
 	outH, outW := (dims[1]-kh)/strides[0]+1, (dims[2]-kw)/strides[1]+1
-	patches := x
-	if kh != 1 || kw != 1 || strides != [2]int{1, 1} {
-		parts := make([]*graph.Node, 0, kh*kw)
-		for ky := range kh {
-			for kx := range kw {
-				parts = append(parts, graph.Slice(x, graph.AxisRange(),
-					graph.AxisRange(ky, ky+(outH-1)*strides[0]+1).Stride(strides[0]),
-					graph.AxisRange(kx, kx+(outW-1)*strides[1]+1).Stride(strides[1]),
-					graph.AxisRange()))
-			}
+	if kh == 1 && kw == 1 && strides == [2]int{1, 1} {
+		return graph.DotGeneral(x, []int{3}, nil, graph.Reshape(kernel, channels, filters), []int{0}, nil)
+	}
+	parts := make([]*graph.Node, 0, kh*kw)
+	for ky := range kh {
+		for kx := range kw {
+			part := graph.Slice(x, graph.AxisRange(),
+				graph.AxisRange(ky, ky+(outH-1)*strides[0]+1).Stride(strides[0]),
+				graph.AxisRange(kx, kx+(outW-1)*strides[1]+1).Stride(strides[1]),
+				graph.AxisRange())
+			parts = append(parts, graph.Reshape(part, 1, dims[0], outH, outW, channels))
 		}
-		patches = graph.Concatenate(parts, 3)
 	}
-	matrix := graph.Reshape(kernel, kh*kw*channels, filters)
-	if n, positions := dims[0], outH*outW; filters < pureGoBlockDim && positions*filters <= pureGoSmallProduct {
-		// One small product per image rather than one product over the whole batch whose few
-		// columns fill only part of the pure-Go backend's blocks (see pureGoBlockDim).
-		batched := graph.BroadcastToDims(graph.Reshape(matrix, 1, kh*kw*channels, filters), n, kh*kw*channels, filters)
-		out := graph.DotGeneral(graph.Reshape(patches, n, positions, kh*kw*channels), []int{2}, []int{0}, batched, []int{1}, []int{0})
-		return graph.Reshape(out, n, outH, outW, filters)
-	}
-	return graph.DotGeneral(patches, []int{3}, nil, matrix, []int{0}, nil)
+	patches := graph.Concatenate(parts, 0)
+	return graph.DotGeneral(patches, []int{0, 4}, nil, graph.Reshape(kernel, kh*kw, channels, filters), []int{0, 1}, nil)
 }
-
-// The pure-Go backend (GoMLX v0.26.0, backends/simplego/dotgeneral*.go) multiplies matrices in one of
-// two ways. When the output of one batch element has more than pureGoSmallProduct entries, it copies
-// both operands into 32×32 blocks (zero-padded) and multiplies block by block: a product with 6
-// columns (LeNet-5's first layer) then does 32/6 times the useful work. Otherwise it computes each
-// output entry as one dot product, about half as fast per useful multiply-add but with no padding.
-// So a convolution with few filters is computed as one small product per image, batched.
-const (
-	pureGoBlockDim     = 32
-	pureGoSmallProduct = 16 * 1024
-)
 
 // padSpatial pads the height and width axes of x with zeros, by concatenation (the pure-Go backend
 // has no Pad).

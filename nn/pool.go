@@ -113,9 +113,11 @@ func (b *MaxPool2DBuilder) Done() *graph.Node {
 }
 
 // maxPoolTiled is max pooling with windows that tile x: the covered part of x is reshaped to
-// [batch, outH, windowH, outW, windowW, channels]; the output is the sum, over each window, of x
-// where it is the window's first maximum (gomlxfix.FirstInWindow) and 0 elsewhere. That sum is
-// exactly the maximum, and its gradient goes to that one element per window.
+// [batch, outH, windowH, outW, windowW, channels] and reduced with ReduceMax over the window axes.
+// Its gradient goes to the first maximum of each window (row-major), as with XLA's and PyTorch's
+// max pooling, through internal/gomlxfix's first-extreme-gradient rule for ReduceMax (installed by
+// the training driver; GoMLX's own rule would send it to every tied maximum). The forward pass is
+// one reduction, and the tie handling is built only into gradient graphs.
 func maxPoolTiled(x *graph.Node, window [2]int) *graph.Node {
 	used, _, _ := gomlxfix.TiledWindows(x.Shape().Dimensions, []int{1, window[0], window[1], 1})
 	if used[1] != x.Shape().Dim(1) || used[2] != x.Shape().Dim(2) {
@@ -124,9 +126,5 @@ func maxPoolTiled(x *graph.Node, window [2]int) *graph.Node {
 	outH, outW := used[1]/window[0], used[2]/window[1]
 	split := []int{used[0], outH, window[0], outW, window[1], used[3]}
 	windowAxes := []int{2, 4}
-	xs := graph.Reshape(x, split...)
-	largest := graph.ReduceAndKeep(xs, graph.ReduceMax, windowAxes...)
-	first := gomlxfix.FirstInWindow(xs, largest, windowAxes)
-	picked := graph.Where(first, xs, graph.ScalarZero(x.Graph(), x.DType()))
-	return graph.ReduceSum(picked, windowAxes...)
+	return graph.ReduceMax(graph.Reshape(x, split...), windowAxes...)
 }

@@ -39,6 +39,16 @@
 //     memory and copies runs along the innermost one. Convolutions on SimpleGo are built from strided
 //     slices (package nn), so this is most of their patch building.
 //
+// One corrects a gradient:
+//
+//   - "first-extreme-gradient": GoMLX v0.26.0's gradient of ReduceMax and ReduceMin
+//     (reduceMaxVJP, reduceMinVJP in pkg/core/graph/rev_autodiff.go) gives the whole incoming
+//     gradient to every element equal to the result, so k tied elements get k times the gradient.
+//     The replacement gives it to the first of them (row-major over the reduced axes), as XLA's
+//     and PyTorch's max pooling do. Package nn's max pooling over windows that tile the image is a
+//     ReduceMax over the window axes, so its forward pass is one reduction and the tie handling
+//     exists only in gradient graphs.
+//
 // The next three make convolutional networks train on SimpleGo at all. Each replaces one entry of
 // graph.VJPRegistration with a rule that calls GoMLX's own rule when the backend implements the
 // operations that rule needs (XLA does: nothing changes there), and otherwise builds the same
