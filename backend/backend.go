@@ -156,10 +156,10 @@ func New(p Probe, notice io.Writer) (backends.Backend, Choice, error) {
 		fmt.Fprintf(notice, "prunelab: using the pure-Go backend: %s; %s\n", choice.Reason, HowToGetXLA)
 	}
 	if _, pureGo := b.(*simplego.Backend); pureGo {
-		// SimpleGo's float32 matrix products and slices, replaced by faster kernels (see
+		// SimpleGo's float32 matrix products, slices and transposes, replaced by faster kernels (see
 		// internal/gomlxfix): before anything runs on this backend.
 		gomlxfix.InstallFastDotKernel()
-		gomlxfix.InstallFastSlice()
+		gomlxfix.InstallFastCopies()
 	}
 	return b, choice, nil
 }

@@ -34,10 +34,10 @@
 //     tables, and zeroes with clear. It covers both of SimpleGo's DotGeneral paths (blocked for large
 //     products, normalized for small ones); results differ from SimpleGo's only by float32 summation
 //     order.
-//   - "fast-slice" ([InstallFastSlice]): SimpleGo copies a Slice element by element through a
-//     multi-axis index; the replacement drops axes of size 1, merges axes that continue each other in
-//     memory and copies runs along the innermost one. Convolutions on SimpleGo are built from strided
-//     slices (package nn), so this is most of their patch building.
+//   - "fast-copies" ([InstallFastCopies]): SimpleGo copies a Slice and a Transpose element by element
+//     through a multi-axis index; the replacements drop axes of size 1, merge axes that continue
+//     each other in memory and copy runs along the innermost one. Convolutions on SimpleGo are built
+//     from strided slices (package nn), and the gradients of DotGeneral often end in a transpose.
 //
 // One corrects a gradient:
 //

@@ -17,7 +17,7 @@ func ExampleInstall() {
 	// Output:
 	// fast-dot-gradient true
 	// fast-dot-kernel true
-	// fast-slice true
+	// fast-copies true
 	// first-extreme-gradient true
 	// slice-gradient-without-pad true
 	// conv-gradient true

@@ -52,3 +52,35 @@ func TestFastSliceMatchesStock(t *testing.T) {
 		}
 	}
 }
+
+// TestFastTransposeMatchesStock runs random transpositions of tensors of rank 1 to 5 (dimensions
+// of 1 included) on SimpleGo with its own Transpose kernel and with transposeFloat32: the outputs
+// are identical.
+func TestFastTransposeMatchesStock(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	for trial := range 200 {
+		rank := 1 + rng.IntN(5)
+		dims := make([]int, rank)
+		for axis := range dims {
+			dims[axis] = 1 + rng.IntN(5)
+		}
+		perm := rng.Perm(rank)
+		input := tensors.FromFlatDataAndDimensions(randomSlice[float32](rng, size(dims)), dims...)
+		run := func(fast bool) []float32 {
+			mu.Lock()
+			was := fastSlice.installed
+			mu.Unlock()
+			setWorkaround(fastSlice, fast)
+			defer setWorkaround(fastSlice, was)
+			calls := fastKernelCalls.Load()
+			out := graph.MustExecOnce(backend(), func(x *graph.Node) *graph.Node { return graph.TransposeAllDims(x, perm...) }, input)
+			if used := fastKernelCalls.Load() > calls; fast && !used && !isIdentity(perm) {
+				t.Errorf("trial %d: the replacement kernel was not used", trial)
+			}
+			return tensors.MustCopyFlatData[float32](out)
+		}
+		if diff := cmp.Diff(run(false), run(true)); diff != "" {
+			t.Errorf("trial %d, dims %v, permutation %v: fast differs from stock (-stock +fast):\n%s", trial, dims, perm, diff)
+		}
+	}
+}
