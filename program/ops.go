@@ -10,6 +10,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/prunelab/prunelab/internal/gomlxfix"
 )
 
 // opSpec says how to read an op from a traced node and how to rebuild it.
@@ -17,7 +18,7 @@ type opSpec struct {
 	// operands is the number of operands, -1 for any number >= 1.
 	operands int
 	// read fills op's attributes from the node's arguments.
-	read func(a *nodeArgs, op *Op)
+	read func(a *gomlxfix.NodeArgs, op *Op)
 	// build rebuilds the op in g from its operands; dims are the op's dims for the batch size.
 	build func(g *graph.Graph, op *Op, in []*graph.Node, dims []int, batch int) *graph.Node
 }
@@ -78,7 +79,7 @@ func init() {
 	}
 	for name, fn := range reduceOps {
 		opSpecs[name] = opSpec{operands: 1,
-			read: func(a *nodeArgs, op *Op) { op.Axes = a.ints("axes") },
+			read: func(a *gomlxfix.NodeArgs, op *Op) { op.Axes = a.Ints("axes") },
 			build: func(_ *graph.Graph, op *Op, in []*graph.Node, _ []int, _ int) *graph.Node {
 				if len(op.Axes) == 0 {
 					return graph.Identity(in[0]) // GoMLX reduces every axis when none is given.
@@ -93,7 +94,7 @@ func init() {
 			return graph.ConstTensor(g, constantTensor(op.DType, dims, op.Value))
 		}}
 	opSpecs["Iota"] = opSpec{operands: 0,
-		read: func(a *nodeArgs, op *Op) { op.Axis = a.int("iotaAxis") },
+		read: func(a *gomlxfix.NodeArgs, op *Op) { op.Axis = a.Int("iotaAxis") },
 		build: func(g *graph.Graph, op *Op, _ []*graph.Node, dims []int, _ int) *graph.Node {
 			return graph.Iota(g, shapes.Make(op.DType, dims...), op.Axis)
 		}}
@@ -106,10 +107,10 @@ func init() {
 			return graph.ConvertDType(in[0], op.DType)
 		}}
 	opSpecs["BroadcastInDim"] = opSpec{operands: 1,
-		read: func(a *nodeArgs, op *Op) {
-			op.Axes = a.ints("broadcastAxes")
+		read: func(a *gomlxfix.NodeArgs, op *Op) {
+			op.Axes = a.Ints("broadcastAxes")
 			if !slices.IsSorted(op.Axes) {
-				a.fail("broadcastAxes %v are not in increasing order", op.Axes)
+				a.Failf("broadcastAxes %v are not in increasing order", op.Axes)
 			}
 		},
 		build: func(_ *graph.Graph, op *Op, in []*graph.Node, dims []int, _ int) *graph.Node {
@@ -127,17 +128,17 @@ func init() {
 			return graph.BroadcastToDims(x, dims...)
 		}}
 	opSpecs["Transpose"] = opSpec{operands: 1,
-		read: func(a *nodeArgs, op *Op) { op.Axes = a.ints("permutation") },
+		read: func(a *gomlxfix.NodeArgs, op *Op) { op.Axes = a.Ints("permutation") },
 		build: func(_ *graph.Graph, op *Op, in []*graph.Node, _ []int, _ int) *graph.Node {
 			return graph.TransposeAllDims(in[0], op.Axes...)
 		}}
 	opSpecs["Reverse"] = opSpec{operands: 1,
-		read: func(a *nodeArgs, op *Op) { op.Axes = a.ints("axes") },
+		read: func(a *gomlxfix.NodeArgs, op *Op) { op.Axes = a.Ints("axes") },
 		build: func(_ *graph.Graph, op *Op, in []*graph.Node, _ []int, _ int) *graph.Node {
 			return graph.Reverse(in[0], op.Axes...)
 		}}
 	opSpecs["Concatenate"] = opSpec{operands: -1,
-		read: func(a *nodeArgs, op *Op) { op.Axis = a.int("axis") },
+		read: func(a *gomlxfix.NodeArgs, op *Op) { op.Axis = a.Int("axis") },
 		build: func(_ *graph.Graph, op *Op, in []*graph.Node, _ []int, _ int) *graph.Node {
 			if len(in) == 1 {
 				return in[0]
@@ -145,8 +146,8 @@ func init() {
 			return graph.Concatenate(in, op.Axis)
 		}}
 	opSpecs["Slice"] = opSpec{operands: 1,
-		read: func(a *nodeArgs, op *Op) {
-			op.Starts, op.Limits, op.Strides = a.ints("starts"), a.ints("limits"), a.ints("strides")
+		read: func(a *gomlxfix.NodeArgs, op *Op) {
+			op.Starts, op.Limits, op.Strides = a.Ints("starts"), a.Ints("limits"), a.Ints("strides")
 		},
 		build: func(_ *graph.Graph, op *Op, in []*graph.Node, _ []int, batch int) *graph.Node {
 			starts, limits := Resolve(op.Starts, batch), Resolve(op.Limits, batch)
@@ -165,27 +166,27 @@ func init() {
 			return graph.Dot(in[0], in[1])
 		}}
 	opSpecs["DotGeneral"] = opSpec{operands: 2,
-		read: func(a *nodeArgs, op *Op) {
-			a.operand("lhs", 0)
-			a.operand("rhs", 1)
-			op.Contracting = [2][]int{a.ints("lhsContractingAxes"), a.ints("rhsContractingAxes")}
-			op.Batch = [2][]int{a.ints("lhsBatchAxes"), a.ints("rhsBatchAxes")}
+		read: func(a *gomlxfix.NodeArgs, op *Op) {
+			a.Operand("lhs", 0)
+			a.Operand("rhs", 1)
+			op.Contracting = [2][]int{a.Ints("lhsContractingAxes"), a.Ints("rhsContractingAxes")}
+			op.Batch = [2][]int{a.Ints("lhsBatchAxes"), a.Ints("rhsBatchAxes")}
 		},
 		build: func(_ *graph.Graph, op *Op, in []*graph.Node, _ []int, _ int) *graph.Node {
 			return graph.DotGeneral(in[0], op.Contracting[0], op.Batch[0], in[1], op.Contracting[1], op.Batch[1])
 		}}
 	opSpecs["ConvGeneral"] = opSpec{operands: 2,
-		read: func(a *nodeArgs, op *Op) {
-			a.operand("input", 0)
-			a.operand("kernel", 1)
-			ax := a.convAxes("axes")
+		read: func(a *gomlxfix.NodeArgs, op *Op) {
+			a.Operand("input", 0)
+			a.Operand("kernel", 1)
+			ax := a.ConvAxes("axes")
 			op.Conv = &ConvAttrs{
 				InputBatch: ax.InputBatch, InputChannels: ax.InputChannels, InputSpatial: ax.InputSpatial,
 				KernelInputChannels: ax.KernelInputChannels, KernelOutputChannels: ax.KernelOutputChannels,
 				KernelSpatial: ax.KernelSpatial, OutputBatch: ax.OutputBatch, OutputChannels: ax.OutputChannels,
-				OutputSpatial: ax.OutputSpatial, Strides: a.ints("strides"), Paddings: a.pairs("paddings"),
-				InputDilations: a.ints("inputDilations"), KernelDilations: a.ints("kernelDilations"),
-				ChannelGroupCount: a.int("channelGroupCount"), BatchGroupCount: a.int("batchGroupCount"),
+				OutputSpatial: ax.OutputSpatial, Strides: a.Ints("strides"), Paddings: a.Pairs("paddings"),
+				InputDilations: a.Ints("inputDilations"), KernelDilations: a.Ints("kernelDilations"),
+				ChannelGroupCount: a.Int("channelGroupCount"), BatchGroupCount: a.Int("batchGroupCount"),
 			}
 		},
 		build: func(_ *graph.Graph, op *Op, in []*graph.Node, _ []int, _ int) *graph.Node {
@@ -200,10 +201,10 @@ func init() {
 				c.ChannelGroupCount, c.BatchGroupCount)
 		}}
 	opSpecs["ReduceWindow"] = opSpec{operands: 1,
-		read: func(a *nodeArgs, op *Op) {
-			op.Window = &WindowAttrs{Reduction: a.int("reductionType"), Dimensions: a.ints("windowDimensions"),
-				Strides: a.ints("strides"), BaseDilations: a.ints("baseDilations"),
-				WindowDilations: a.ints("windowDilations"), Paddings: a.pairs("paddings")}
+		read: func(a *gomlxfix.NodeArgs, op *Op) {
+			op.Window = &WindowAttrs{Reduction: a.Int("reductionType"), Dimensions: a.Ints("windowDimensions"),
+				Strides: a.Ints("strides"), BaseDilations: a.Ints("baseDilations"),
+				WindowDilations: a.Ints("windowDilations"), Paddings: a.Pairs("paddings")}
 		},
 		build: func(_ *graph.Graph, op *Op, in []*graph.Node, _ []int, _ int) *graph.Node {
 			w := op.Window
@@ -211,9 +212,9 @@ func init() {
 				w.BaseDilations, w.WindowDilations, w.Paddings)
 		}}
 	opSpecs["BatchNormForInference"] = opSpec{operands: 5,
-		read: func(a *nodeArgs, op *Op) {
-			op.Epsilon = a.float("epsilon")
-			op.Axis = a.int("featureAxis")
+		read: func(a *gomlxfix.NodeArgs, op *Op) {
+			op.Epsilon = a.Float("epsilon")
+			op.Axis = a.Int("featureAxis")
 		},
 		build: func(_ *graph.Graph, op *Op, in []*graph.Node, _ []int, _ int) *graph.Node {
 			return graph.InternalBatchNormForInference(in[0], in[1], in[2], in[3], in[4], float32(op.Epsilon), op.Axis)

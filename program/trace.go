@@ -155,12 +155,8 @@ func readNode(n, x *graph.Node, vars map[string]*context.Variable, index map[*gr
 		return Op{}, fmt.Errorf("%w: %s node with %d operands, want %d", ErrGoMLXChanged, op.Type, len(op.Inputs), spec.operands)
 	}
 	if spec.read != nil {
-		a := argsOf(n)
-		if a.err == nil {
-			spec.read(a, &op)
-		}
-		if a.err != nil {
-			return Op{}, a.err
+		if err := readArgs(n, &op, spec.read); err != nil {
+			return Op{}, err
 		}
 	}
 	return op, nil

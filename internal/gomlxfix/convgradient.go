@@ -37,18 +37,19 @@ type convParams struct {
 
 // convParamsOf reads the arguments of a ConvGeneral node.
 func convParamsOf(node *graph.Node) convParams {
-	in := inputsOf(node, graph.NodeTypeConvGeneral, "nodeInputsConvGeneral")
-	in.operand("input", 0)
-	in.operand("kernel", 1)
+	in := argsOfType(node, graph.NodeTypeConvGeneral)
+	in.Operand("input", 0)
+	in.Operand("kernel", 1)
 	p := convParams{
-		axes:              in.convAxes("axes"),
-		strides:           in.ints("strides"),
-		paddings:          in.pairs("paddings"),
-		inputDilations:    in.ints("inputDilations"),
-		kernelDilations:   in.ints("kernelDilations"),
-		channelGroupCount: in.int("channelGroupCount"),
-		batchGroupCount:   in.int("batchGroupCount"),
+		axes:              in.ConvAxes("axes"),
+		strides:           in.Ints("strides"),
+		paddings:          in.Pairs("paddings"),
+		inputDilations:    in.Ints("inputDilations"),
+		kernelDilations:   in.Ints("kernelDilations"),
+		channelGroupCount: in.Int("channelGroupCount"),
+		batchGroupCount:   in.Int("batchGroupCount"),
 	}
+	in.must()
 	spatial := node.Rank() - 2
 	ones := func(s []int) []int {
 		if s == nil {
@@ -67,7 +68,8 @@ func convParamsOf(node *graph.Node) convParams {
 	}
 	if len(p.axes.InputSpatial) != spatial || len(p.strides) != spatial || len(p.paddings) != spatial ||
 		len(p.inputDilations) != spatial || len(p.kernelDilations) != spatial {
-		in.fail("parameters %+v do not have %d spatial axes", p, spatial)
+		in.Failf("parameters %+v do not have %d spatial axes", p, spatial)
+		in.must()
 	}
 	return p
 }

@@ -2,7 +2,6 @@ package gomlxfix
 
 import (
 	"fmt"
-	"reflect"
 	"slices"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -194,60 +193,27 @@ func isIdentity(perm []int) bool {
 //
 // GoMLX v0.26.0 keeps them in the unexported node.inputs, a *graph.nodeInputsDotGeneral with fields
 // lhs, lhsContractingAxes, lhsBatchAxes, rhs, rhsContractingAxes, rhsBatchAxes, and offers no
-// accessor; they are read with package reflect (reading unexported ints needs no unsafe). An
-// upstream accessor would let this go. The axes read are checked against the node's operands and
-// output shape; any mismatch panics with [ErrGoMLXChanged] rather than producing a wrong gradient.
+// accessor; they are read with [NodeArgs]. An upstream accessor would let this go. The axes read are
+// checked against the node's operands and output shape; any mismatch panics with [ErrGoMLXChanged]
+// rather than producing a wrong gradient.
 func dotGeneralAxesOf(node *graph.Node) dotAxes {
-	fail := func(format string, args ...any) {
-		panic(fmt.Errorf("%w: reading the axes of DotGeneral node %s: %s; this package reads "+
-			"graph.Node.inputs as GoMLX %s lays it out (*graph.nodeInputsDotGeneral with []int fields "+
-			"lhsContractingAxes, lhsBatchAxes, rhsContractingAxes, rhsBatchAxes): update gomlxfix for the "+
-			"GoMLX version in go.mod, or drop this workaround if GoMLX fixed the DotGeneral gradient",
-			ErrGoMLXChanged, node, fmt.Sprintf(format, args...), GoMLXVersion))
+	in := argsOfType(node, graph.NodeTypeDotGeneral)
+	if n := len(node.Inputs()); n != 2 {
+		in.Failf("node has %d inputs, want 2", n)
 	}
-	if node.Type() != graph.NodeTypeDotGeneral {
-		fail("node type is %s", node.Type())
-	}
-	inputs := node.Inputs()
-	if len(inputs) != 2 {
-		fail("node has %d inputs, want 2", len(inputs))
-	}
-	field := reflect.ValueOf(node).Elem().FieldByName("inputs")
-	if !field.IsValid() || field.Kind() != reflect.Interface || field.IsNil() {
-		fail("graph.Node has no non-nil interface field \"inputs\"")
-	}
-	params := field.Elem()
-	if params.Kind() != reflect.Pointer || params.IsNil() || params.Type().Elem().Name() != "nodeInputsDotGeneral" {
-		fail("node.inputs is a %s, want *graph.nodeInputsDotGeneral", params.Type())
-	}
-	params = params.Elem()
-	operand := func(name string, want *graph.Node) {
-		f := params.FieldByName(name)
-		if !f.IsValid() || f.Kind() != reflect.Pointer || f.Pointer() != reflect.ValueOf(want).Pointer() {
-			fail("field %q is missing or is not the node's operand", name)
-		}
-	}
-	operand("lhs", inputs[0])
-	operand("rhs", inputs[1])
-	ints := func(name string) []int {
-		f := params.FieldByName(name)
-		if !f.IsValid() || f.Kind() != reflect.Slice || f.Type().Elem().Kind() != reflect.Int {
-			fail("no []int field %q", name)
-		}
-		s := make([]int, f.Len())
-		for i := range s {
-			s[i] = int(f.Index(i).Int())
-		}
-		return s
-	}
+	in.Operand("lhs", 0)
+	in.Operand("rhs", 1)
 	axes := dotAxes{
-		lhsContracting: ints("lhsContractingAxes"),
-		lhsBatch:       ints("lhsBatchAxes"),
-		rhsContracting: ints("rhsContractingAxes"),
-		rhsBatch:       ints("rhsBatchAxes"),
+		lhsContracting: in.Ints("lhsContractingAxes"),
+		lhsBatch:       in.Ints("lhsBatchAxes"),
+		rhsContracting: in.Ints("rhsContractingAxes"),
+		rhsBatch:       in.Ints("rhsBatchAxes"),
 	}
+	in.must()
+	inputs := node.Inputs()
 	if err := axes.check(inputs[0].Shape(), inputs[1].Shape(), node.Shape()); err != nil {
-		fail("%v", err)
+		in.Failf("%v", err)
+		in.must()
 	}
 	return axes
 }

@@ -29,12 +29,14 @@ func sliceVJP(node *graph.Node, vjpOutputs []*graph.Node, outputShape shapes.Sha
 	if backendHas(node, backends.OpTypePad) {
 		return stockSliceVJP(node, vjpOutputs, outputShape)
 	}
-	in := inputsOf(node, graph.NodeTypeSlice, "nodeInputsSlice")
-	in.operand("x", 0)
-	starts, limits, strides := in.ints("starts"), in.ints("limits"), in.ints("strides")
+	in := argsOfType(node, graph.NodeTypeSlice)
+	in.Operand("x", 0)
+	starts, limits, strides := in.Ints("starts"), in.Ints("limits"), in.Ints("strides")
+	in.must()
 	x, v := node.Inputs()[0], vjpOutputs[0]
 	if len(starts) != x.Rank() || len(limits) != x.Rank() || len(strides) != x.Rank() {
-		in.fail("starts %v, limits %v, strides %v do not match the operand's rank %d", starts, limits, strides, x.Rank())
+		in.Failf("starts %v, limits %v, strides %v do not match the operand's rank %d", starts, limits, strides, x.Rank())
+		in.must()
 	}
 	config := make([]backends.PadAxis, x.Rank())
 	for axis, dim := range x.Shape().Dimensions {

@@ -35,16 +35,17 @@ type windowParams struct {
 }
 
 func windowParamsOf(node *graph.Node) windowParams {
-	in := inputsOf(node, graph.NodeTypeReduceWindow, "nodeInputsReduceWindow")
-	in.operand("x", 0)
+	in := argsOfType(node, graph.NodeTypeReduceWindow)
+	in.Operand("x", 0)
 	p := windowParams{
-		op:              backends.ReduceOpType(in.int("reductionType")),
-		window:          in.ints("windowDimensions"),
-		strides:         in.ints("strides"),
-		baseDilations:   in.ints("baseDilations"),
-		windowDilations: in.ints("windowDilations"),
-		paddings:        in.pairs("paddings"),
+		op:              backends.ReduceOpType(in.Int("reductionType")),
+		window:          in.Ints("windowDimensions"),
+		strides:         in.Ints("strides"),
+		baseDilations:   in.Ints("baseDilations"),
+		windowDilations: in.Ints("windowDilations"),
+		paddings:        in.Pairs("paddings"),
 	}
+	in.must()
 	rank := node.Rank()
 	if p.window == nil {
 		p.window = ones(rank)
@@ -56,7 +57,8 @@ func windowParamsOf(node *graph.Node) windowParams {
 		p.paddings = make([][2]int, rank)
 	}
 	if len(p.window) != rank || len(p.strides) != rank || len(p.paddings) != rank {
-		in.fail("window %v, strides %v, paddings %v do not match rank %d", p.window, p.strides, p.paddings, rank)
+		in.Failf("window %v, strides %v, paddings %v do not match rank %d", p.window, p.strides, p.paddings, rank)
+		in.must()
 	}
 	return p
 }

@@ -26,14 +26,15 @@ var extremeVJPs = &vjpSwap{replacements: map[graph.NodeType]graph.VJP{
 // Package nn's max pooling of windows that tile the image is a ReduceMax over the window axes, and
 // gets its gradient from this rule.
 func firstExtremeVJP(node *graph.Node, vjpOutputs []*graph.Node, _ shapes.Shape) []*graph.Node {
-	typeName := "nodeInputsReduceMax"
+	want := graph.NodeTypeReduceMax
 	if node.Type() == graph.NodeTypeReduceMin {
-		typeName = "nodeInputsReduceMin"
+		want = graph.NodeTypeReduceMin
 	}
-	in := inputsOf(node, node.Type(), typeName)
-	in.operand("x", 0)
+	in := argsOfType(node, want)
+	in.Operand("x", 0)
+	axes := in.Ints("axes")
+	in.must()
 	x := node.Inputs()[0]
-	axes := in.ints("axes")
 	if len(axes) == 0 {
 		axes = make([]int, x.Rank())
 		for i := range axes {
