@@ -15,11 +15,15 @@ PRUNELAB_BENCH_MODELS=${2:-lenet-300-100,lenet-5,conv-4,resnet-20} PRUNELAB_BENC
 	go test -run '^$' -bench Compacted -benchtime "${1:-10x}" -timeout 3h ./compact/ |
 	python3 -c '
 import re, sys
-print(f"{\"model\":>14} {\"sparsity\":>8} {\"batch\":>5} {\"original\":>12} {\"compacted\":>12} {\"speedup\":>8} {\"theory\":>7} {\"efficiency\":>10}")
+cols = ("model", "sparsity", "batch", "original", "compacted", "speedup", "theory", "efficiency")
+widths = (14, 8, 5, 12, 12, 8, 7, 10)
+print(" ".join(c.rjust(w) for c, w in zip(cols, widths)))
 for line in sys.stdin:
     sys.stderr.write(line)
     m = re.match(r"BenchmarkCompacted/([\w-]+)/sparsity=([\d.]+)/batch=(\d+)", line)
     if not m: continue
     v = dict((k, float(x)) for x, k in re.findall(r"([\d.]+) (\S+)", line))
-    print(f"{m[1]:>14} {m[2]:>8} {m[3]:>5} {v[\"us/original\"]/1e3:>9.2f} ms {v[\"us/compacted\"]/1e3:>9.2f} ms {v[\"speedup\"]:>7.2f}x {v[\"theoretical\"]:>6.2f}x {v[\"efficiency\"]:>10.2f}")
+    row = (m[1], m[2], m[3], "%.2f ms" % (v["us/original"] / 1e3), "%.2f ms" % (v["us/compacted"] / 1e3),
+           "%.2fx" % v["speedup"], "%.2fx" % v["theoretical"], "%.2f" % v["efficiency"])
+    print(" ".join(c.rjust(w) for c, w in zip(row, widths)))
 '
