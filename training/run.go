@@ -124,6 +124,14 @@ func (s *Session) Train(length Length, evals ...EvalSet) (*Result, error) {
 		}
 	}
 	if steps > 0 {
+		// The first step runs at the schedule's rate for this step too, also after Load (the
+		// checkpoint holds the rate its run last used) and when the schedule changed meanwhile.
+		if s.cfg.LRSchedule != nil && s.lrVariable() != nil {
+			s.lastLR = math.NaN()
+			if err := s.applySchedule(); err != nil {
+				return nil, err
+			}
+		}
 		loop := train.NewLoop(s.trainer)
 		if s.cfg.Progress && (notebooks.IsNotebook() || term.IsTerminal(int(os.Stdout.Fd()))) {
 			commandline.AttachProgressBar(loop)
@@ -169,6 +177,11 @@ func (s *Session) Train(length Length, evals ...EvalSet) (*Result, error) {
 	return res, nil
 }
 
+// lrVariable returns the optimizer's learning-rate variable, nil before the first step creates it.
+func (s *Session) lrVariable() *context.Variable {
+	return s.ctx.GetVariableByScopeAndName(context.ScopeSeparator+optimizers.Scope, optimizers.ParamLearningRate)
+}
+
 // applySchedule sets the learning rate of the next step from Config.LRSchedule.
 func (s *Session) applySchedule() error {
 	if s.cfg.LRSchedule == nil {
@@ -178,7 +191,7 @@ func (s *Session) applySchedule() error {
 	if lr == s.lastLR {
 		return nil
 	}
-	v := s.ctx.GetVariableByScopeAndName(context.ScopeSeparator+optimizers.Scope, optimizers.ParamLearningRate)
+	v := s.lrVariable()
 	if v == nil {
 		return errors.New("training: the optimizer has no learning-rate variable to schedule")
 	}
@@ -220,7 +233,8 @@ func scalar(t *tensors.Tensor) float64 {
 }
 
 // Save writes a checkpoint of every variable (weights, masks, optimizer state) into dir, keeping the
-// newest keep checkpoints there (all if keep <= 0).
+// newest keep checkpoints there (all if keep <= 0). Saving into a directory that holds checkpoints
+// already (a run saved again, a notebook rerun) adds a newer one and never changes the session.
 func (s *Session) Save(dir string, keep int) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		// GoMLX v0.26.0's checkpoint builder drops errors recorded before Done(): check the directory here.
@@ -232,12 +246,71 @@ func (s *Session) Save(dir string, keep int) error {
 	} else {
 		cfg = cfg.Keep(-1)
 	}
+	// GoMLX v0.26.0's checkpoints.Config.Done loads the newest checkpoint found in dir into the
+	// context, overwriting the live variables and params that are about to be saved. So take a copy
+	// of them first, put it back after Done, and drop the loaded values of variables the session
+	// does not have (Save would write them out again).
+	live, err := s.snapshot()
+	if err != nil {
+		return fmt.Errorf("training: saving checkpoint in %s: %w", dir, err)
+	}
 	h, err := cfg.Done()
 	if err != nil {
 		return fmt.Errorf("training: checkpoint %s: %w", dir, err)
 	}
+	clear(h.LoadedVariables())
+	if err := live.restore(s.ctx); err != nil {
+		return fmt.Errorf("training: saving checkpoint in %s: %w", dir, err)
+	}
 	if err := h.Save(); err != nil {
 		return fmt.Errorf("training: saving checkpoint in %s: %w", dir, err)
+	}
+	return nil
+}
+
+// sessionState is a copy of a context's variable values and params.
+type sessionState struct {
+	values map[*context.Variable]*tensors.Tensor
+	params []contextParam
+}
+
+type contextParam struct {
+	scope, name string
+	value       any
+}
+
+// snapshot copies the values of the session's variables (to local memory) and its params.
+func (s *Session) snapshot() (*sessionState, error) {
+	st := &sessionState{values: map[*context.Variable]*tensors.Tensor{}}
+	for v := range s.ctx.IterVariables() {
+		if !v.HasValue() {
+			continue
+		}
+		value, err := v.Value()
+		if err != nil {
+			return nil, fmt.Errorf("reading variable %s: %w", v.ScopeAndName(), err)
+		}
+		clone, err := value.LocalClone()
+		if err != nil {
+			return nil, fmt.Errorf("copying variable %s: %w", v.ScopeAndName(), err)
+		}
+		st.values[v] = clone
+	}
+	s.ctx.EnumerateParams(func(scope, name string, value any) {
+		st.params = append(st.params, contextParam{scope, name, value})
+	})
+	return st, nil
+}
+
+// restore sets the variables and params of ctx back to the snapshot.
+func (st *sessionState) restore(ctx *context.Context) error {
+	for v, value := range st.values {
+		if err := v.SetValue(value); err != nil {
+			return fmt.Errorf("restoring variable %s: %w", v.ScopeAndName(), err)
+		}
+	}
+	for _, p := range st.params {
+		ctx.InAbsPath(p.scope).SetParam(p.name, p.value)
 	}
 	return nil
 }

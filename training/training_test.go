@@ -3,6 +3,7 @@ package training
 import (
 	"math"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -235,4 +236,86 @@ func TestMain(m *testing.M) {
 		os.Setenv(backend.EnvBackend, backend.PureGo)
 	}
 	os.Exit(m.Run())
+}
+
+// TestSaveAgainKeepsTheSession saves a session, trains it further and saves it into the same
+// directory: the session keeps its trained values (GoMLX's checkpoint handler would load the older
+// checkpoint over them), and loading the directory gives the newer state.
+func TestSaveAgainKeepsTheSession(t *testing.T) {
+	train, val, _ := mnistSmall(t, 600)
+	s, _ := trainTiny(t, 7, 4, train, val)
+	dir := t.TempDir()
+	if err := s.Save(dir, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Train(Length{Steps: 6}); err != nil {
+		t.Fatal(err)
+	}
+	want, err := s.Evaluate(val)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save(dir, 2); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Evaluate(val); err != nil || got != want || s.Step() != 10 {
+		t.Errorf("after saving again: %+v at step %d (err %v), want %+v at step 10", got, s.Step(), err, want)
+	}
+	r, err := NewSession(Config{Model: lenet(t), Seed: 99})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Load(dir); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := r.Evaluate(val); err != nil || got != want || r.Step() != 10 {
+		t.Errorf("loaded: %+v at step %d (err %v), want %+v at step 10", got, r.Step(), err, want)
+	}
+}
+
+// TestScheduleAppliesFromTheFirstStep changes what a schedule returns between two calls of Train:
+// the first step of the second call already runs at the new rate. Two SGD sessions from the same
+// seed end with the same weights when one schedule switches its rate between the calls and the
+// other is the per-step schedule giving the same rates.
+func TestScheduleAppliesFromTheFirstStep(t *testing.T) {
+	train, _, _ := mnistSmall(t, 600)
+	run := func(schedule LRSchedule, between func()) []float32 {
+		s, err := NewSession(Config{Model: lenet(t), Seed: 3, Optimizer: "sgd", LRSchedule: schedule})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetTrainData(train); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Train(Length{Steps: 2}); err != nil {
+			t.Fatal(err)
+		}
+		between()
+		if _, err := s.Train(Length{Steps: 2}); err != nil {
+			t.Fatal(err)
+		}
+		var weights []float32
+		for v := range s.Context().IterVariables() {
+			if v.Name() == "weights" {
+				weights = append(weights, tensors.MustCopyFlatData[float32](v.MustValue())...)
+			}
+		}
+		return weights
+	}
+	switched := false
+	got := run(LRFunc(func(int) float64 {
+		if switched {
+			return 0.02
+		}
+		return 0.5
+	}), func() { switched = true })
+	want := run(LRFunc(func(step int) float64 {
+		if step >= 2 {
+			return 0.02
+		}
+		return 0.5
+	}), func() {})
+	if len(want) == 0 || !slices.Equal(got, want) {
+		t.Errorf("weights differ (%d vs %d values): the first step after the switch did not use the new rate", len(got), len(want))
+	}
 }

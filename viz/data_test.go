@@ -279,6 +279,30 @@ func TestFigureErrors(t *testing.T) {
 			_, err := viz.WeightHistogram([]viz.Sample{{Values: []float32{0, 0}}}, viz.HistogramOptions{})
 			return err
 		}, viz.ErrNoData},
+		{"no bar categories", func() error {
+			_, err := viz.GroupedBars(nil, []viz.BarSeries{{Values: []float64{}}}, viz.GroupedBarOptions{})
+			return err
+		}, viz.ErrNoData},
+		{"bar values and categories disagree", func() error {
+			_, err := viz.GroupedBars([]string{"a", "b"}, []viz.BarSeries{{Values: []float64{1}}}, viz.GroupedBarOptions{})
+			return err
+		}, viz.ErrShape},
+		{"bar labels and categories disagree", func() error {
+			_, err := viz.GroupedBars([]string{"a"}, []viz.BarSeries{{Values: []float64{1}, Labels: []string{"x", "y"}}}, viz.GroupedBarOptions{})
+			return err
+		}, viz.ErrShape},
+		{"zero bar on log axis", func() error {
+			_, err := viz.GroupedBars([]string{"a", "b"}, []viz.BarSeries{{Values: []float64{1, 0}}}, viz.GroupedBarOptions{LogY: true})
+			return err
+		}, viz.ErrShape},
+		{"only NaN bars", func() error {
+			_, err := viz.GroupedBars([]string{"a"}, []viz.BarSeries{{Values: []float64{math.NaN()}}}, viz.GroupedBarOptions{})
+			return err
+		}, viz.ErrNoData},
+		{"good bars", func() error {
+			_, err := viz.GroupedBars([]string{"a", "b"}, []viz.BarSeries{{Values: []float64{-1, math.NaN()}}}, viz.GroupedBarOptions{})
+			return err
+		}, nil},
 		{"good", func() error { _, err := viz.EarlyStopVsWeights(good, viz.CurveOptions{}); return err }, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,11 +5,11 @@
 // notebooks. It also writes self-contained HTML reports.
 //
 // viz knows nothing of pruning algorithms, models or datasets: it takes
-// plain data ([Layer], [Series], [Sample], [LayerCount], [Grid]) and returns
-// a [Figure], a tiny interface with a size and a Draw method that every
-// gonum/plot canvas can render. Write a figure with [WriteSVG], [WritePNG] or
-// [Save] (atomic file writes), display it with [Show], or embed it in a
-// [Report] written by [WriteHTMLReport].
+// plain data ([Layer], [Series], [Sample], [LayerCount], [BarSeries],
+// [Grid]) and returns a [Figure], a tiny interface with a size and a Draw
+// method that every gonum/plot canvas can render. Write a figure with
+// [WriteSVG], [WritePNG] or [Save] (atomic file writes), display it with
+// [Show], or embed it in a [Report] written by [WriteHTMLReport].
 //
 // # Figures
 //
@@ -22,6 +22,9 @@
 //     input image (28×28 for MNIST): which pixels keep their weights.
 //   - [ModelHeatmaps]: one panel per layer, each titled with its density.
 //   - [SparsityBars]: percentage of weights remaining per layer.
+//   - [GroupedBars]: a few quantities side by side per category, e.g.
+//     theoretical against measured speedups, or a model's size stored in
+//     several ways (optionally on a log axis).
 //   - [WeightHistogram]: magnitude histograms, e.g. before/after pruning.
 //   - [AccuracyVsWeights], [EarlyStopVsWeights]: metric versus percentage
 //     of weights remaining on a reversed log axis, mean ± std bands over
@@ -43,8 +46,9 @@
 //
 // Every figure takes an options struct whose zero value is useful:
 // [HeatmapOptions], [PixelMapOptions], [ModelHeatmapOptions], [BarOptions],
-// [HistogramOptions] and [CurveOptions]. Widths and heights of zero select
-// the defaults ([DefaultWidth] × [DefaultHeight] for single plots).
+// [GroupedBarOptions], [HistogramOptions] and [CurveOptions]. Widths and
+// heights of zero select the defaults ([DefaultWidth] × [DefaultHeight] for
+// single plots).
 //
 // # Notebooks
 //

@@ -86,6 +86,10 @@ func TestSVGIsWellFormed(t *testing.T) {
 		"histogram": func() (viz.Figure, error) { return viz.WeightHistogram(weightSamples(), viz.HistogramOptions{}) },
 		"accuracy":  func() (viz.Figure, error) { return viz.AccuracyVsWeights(lotterySeries(), viz.CurveOptions{}) },
 		"training":  func() (viz.Figure, error) { return viz.TrainingCurves(trainingSeries(), viz.CurveOptions{}) },
+		"grouped": func() (viz.Figure, error) {
+			categories, series := speedupBars()
+			return viz.GroupedBars(categories, series, viz.GroupedBarOptions{})
+		},
 	}
 	for name, build := range figs {
 		t.Run(name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package viz_test
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/prunelab/prunelab/viz"
@@ -202,4 +203,20 @@ func layerCounts() []viz.LayerCount {
 		{Name: "fc2", Kept: 6330, Total: 30000},
 		{Name: "fc3", Kept: 478, Total: 1000},
 	}
+}
+
+// speedupBars are the theoretical and measured speedups of compacted
+// models (the shape of BENCHMARKS.md's compaction table).
+func speedupBars() ([]string, []viz.BarSeries) {
+	categories := []string{"LeNet-300-100\n50%", "LeNet-300-100\n70%", "LeNet-5\n50%"}
+	values := [][]float64{{2.12, 3.62, 3.11}, {2.22, 3.53, 1.67}, {2.36, 3.84, 1.55}}
+	var series []viz.BarSeries
+	for i, name := range []string{"theoretical (MACs)", "measured, batch 1", "measured, batch 256"} {
+		s := viz.BarSeries{Name: name, Values: values[i]}
+		for _, v := range values[i] {
+			s.Labels = append(s.Labels, fmt.Sprintf("%.1f×", v))
+		}
+		series = append(series, s)
+	}
+	return categories, series
 }

@@ -76,6 +76,16 @@ func TestGolden(t *testing.T) {
 		{"training_curves", func() (viz.Figure, error) {
 			return viz.TrainingCurves(trainingSeries(), viz.CurveOptions{LogY: true, Width: w4, Height: h3})
 		}},
+		{"grouped_bars", func() (viz.Figure, error) {
+			categories, series := speedupBars()
+			return viz.GroupedBars(categories, series, viz.GroupedBarOptions{YLabel: "speedup (×)", Width: w4, Height: h3})
+		}},
+		{"grouped_bars_log", func() (viz.Figure, error) {
+			// Test errors within about one decade, with two-line labels.
+			return viz.GroupedBars([]string{"dense", "pruned", "fine-tuned", "INT8"},
+				[]viz.BarSeries{{Values: []float64{1.6, 9.5, 2.1, 2.2}, Labels: []string{"1.6%\nbest", "9.5%", "2.1%", "2.2%\nfile"}}},
+				viz.GroupedBarOptions{YLabel: "test error (%)", LogY: true, Width: w4, Height: h3})
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fig, err := tc.fig()

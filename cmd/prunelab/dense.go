@@ -179,9 +179,8 @@ func (f *denseFlags) loadDense(rc runConfig, m models.Model, dir string, stdout 
 		BatchSize: rc.Batch, EvalEvery: f.EvalEvery, Seed: rc.Seed, Progress: f.Progress, Log: stdout}
 	d := &dense{model: m, split: split, config: rc, dir: dir, lr: lr}
 	if lr != rc.LR {
-		// The session applies a schedule after each step (and at a reset of the optimizer), so
-		// the first fine-tuning step still runs at the dense learning rate unless the optimizer
-		// is reset.
+		// The session applies the schedule before the first step of each Train and after every
+		// step, so fine-tuning runs at lr from its first step.
 		cfg.LRSchedule = training.LRFunc(func(int) float64 {
 			if d.fineTuning {
 				return lr
