@@ -130,6 +130,11 @@ func TestRerunResumesEverything(t *testing.T) {
 
 // TestKillNineResumes kills the experiment with SIGKILL at random moments, three times, resumes it to
 // the end, and requires the same results file as the uninterrupted run.
+//
+// The moments are drawn after a child's start-up, between 10% and 30% of the time the work of an
+// uninterrupted child takes on this machine (both measured first), so that each of the three kills
+// lands in the middle of the work however fast the machine is: three kills at 30% leave at least 10%
+// of it for the final resume.
 func TestKillNineResumes(t *testing.T) {
 	want, err := os.ReadFile(filepath.Join(runSmoke(t), ResultsJSON))
 	if err != nil {
@@ -137,18 +142,31 @@ func TestKillNineResumes(t *testing.T) {
 	}
 	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
-	child := func() *exec.Cmd {
+	childIn := func(dir string) *exec.Cmd {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), "LOTTERY_CHILD_DIR="+dir)
 		return cmd
 	}
+	child := func() *exec.Cmd { return childIn(dir) }
+	// Time a whole run and a rerun that finds everything done (the start-up: data, graphs).
+	scratch := t.TempDir()
+	var took [2]time.Duration
+	for i := range took {
+		start := time.Now()
+		if out, err := childIn(scratch).CombinedOutput(); err != nil {
+			t.Fatalf("uninterrupted child failed: %v\n%s", err, out)
+		}
+		took[i] = time.Since(start)
+	}
+	startup, work := took[1], max(took[0]-took[1], 10*time.Millisecond)
+	t.Logf("an uninterrupted child takes %s, of which %s start-up", took[0], startup)
 	kills := 0
 	for attempt := 0; kills < 3 && attempt < 10; attempt++ {
 		cmd := child()
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		delay := time.Duration(500+rng.IntN(4000)) * time.Millisecond
+		delay := startup + work/10 + time.Duration(rng.Int64N(int64(work/5)))
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
 		select {
