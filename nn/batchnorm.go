@@ -58,6 +58,9 @@ func (b *BatchNormBuilder) Done() *graph.Node {
 	}
 	_, pureGo := g.Backend().(*simplego.Backend)
 	updatePhase := context.GetGraphParamOr(b.ctx, g, train.BatchNormalizationUpdatePhase, -1)
+	if pureGo && !b.ctx.IsTraining(g) && updatePhase < 0 {
+		return b.inferenceGraph()
+	}
 	if !pureGo || !b.ctx.IsTraining(g) || updatePhase >= 0 {
 		bn := batchnorm.New(b.ctx, x, -1).Momentum(b.momentum).Epsilon(b.epsilon)
 		if pureGo {
@@ -66,6 +69,33 @@ func (b *BatchNormBuilder) Done() *graph.Node {
 		return bn.Done()
 	}
 	return b.trainingGraph()
+}
+
+// inferenceGraph is batchnorm.Config.Done's inference branch (normalization by the moving averages)
+// computed as x·factor + shift with per-channel factor = scale/sqrt(variance+ε) and shift = offset −
+// mean·factor: two broadcast operations over the activations instead of GoMLX's four (subtract,
+// divide, multiply, add), which the pure-Go backend runs element by element through an index
+// iterator. Same variables, same values up to float32 rounding.
+func (b *BatchNormBuilder) inferenceGraph() *graph.Node {
+	x, g := b.x, b.x.Graph()
+	b.ctx.InAbsPath(context.RootScope).SetParam(batchnorm.AveragesUpdatesTriggerParam, true)
+	ctx := b.ctx.In(batchnorm.BatchNormalizationScopeName)
+	channels := x.Shape().Dim(-1)
+	varShape := shapes.Make(x.DType(), channels)
+	scale := ctx.WithInitializer(initializers.One).VariableWithShape("scale", varShape).SetTrainable(true).ValueGraph(g)
+	offset := ctx.WithInitializer(initializers.Zero).VariableWithShape("offset", varShape).SetTrainable(true).ValueGraph(g)
+	mean := ctx.WithInitializer(initializers.Zero).VariableWithShape("mean", varShape).SetTrainable(false).ValueGraph(g)
+	variance := ctx.WithInitializer(initializers.One).VariableWithShape("variance", varShape).SetTrainable(false).ValueGraph(g)
+	ctx.WithInitializer(initializers.Zero).VariableWithShape("avg_weight", varShape).SetTrainable(false)
+
+	factor := graph.Div(scale, graph.Sqrt(graph.AddScalar(variance, b.epsilon)))
+	shift := graph.Sub(offset, graph.Mul(mean, factor))
+	dims := make([]int, x.Rank())
+	for i := range dims {
+		dims[i] = 1
+	}
+	dims[len(dims)-1] = channels
+	return graph.Add(graph.Mul(x, graph.Reshape(factor, dims...)), graph.Reshape(shift, dims...))
 }
 
 // trainingGraph is batchnorm.Config.Done's training branch with the gradient flowing through the

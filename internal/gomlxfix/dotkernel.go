@@ -304,8 +304,11 @@ func layoutOf(dims, contractingAxes, batchAxes []int, batchSize, crossSize, cont
 
 // copyRows copies the (cross, contracting) elements of src at batch offset base, for the cross
 // indices in cross and the contracting indices in contracting, into rows of dst that start
-// rowStride apart. Strided sources are read in chunks of 32 contracting indices so that the cache
-// lines of a chunk are reused across rows.
+// rowStride apart. Where the contracting offsets come in contiguous runs of 16 or more on average
+// (a convolution's patches: the channels of each kernel position), each run is one copy (shorter
+// runs are cheaper to gather than to copy); other sources (a transposed matrix) are read element by
+// element in chunks of 32 contracting indices, so that the cache lines
+// of a chunk are reused across rows.
 func (l operandLayout) copyRows(dst []float32, rowStride int, src []float32, base int, cross, contracting []int) {
 	if len(contracting) == 0 {
 		return
@@ -314,6 +317,25 @@ func (l operandLayout) copyRows(dst []float32, rowStride int, src []float32, bas
 		for ci, c := range cross {
 			start := base + c + contracting[0]
 			copy(dst[ci*rowStride:ci*rowStride+len(contracting)], src[start:start+len(contracting)])
+		}
+		return
+	}
+	// Runs of contiguous offsets: run r covers contracting[starts[r]:starts[r+1]].
+	starts := []int{0}
+	for k := 1; k < len(contracting); k++ {
+		if contracting[k] != contracting[k-1]+1 {
+			starts = append(starts, k)
+		}
+	}
+	starts = append(starts, len(contracting))
+	if runs := len(starts) - 1; len(contracting) >= 16*runs {
+		for ci, c := range cross {
+			row := dst[ci*rowStride : ci*rowStride+len(contracting)]
+			for r := range runs {
+				from, to := starts[r], starts[r+1]
+				at := base + c + contracting[from]
+				copy(row[from:to], src[at:at+to-from])
+			}
 		}
 		return
 	}

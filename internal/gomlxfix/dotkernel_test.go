@@ -128,6 +128,10 @@ var largeDotCases = map[string]dotCase{
 		dotAxes{lhsContracting: []int{2}, lhsBatch: []int{0}, rhsContracting: []int{0}, rhsBatch: []int{1}}},
 	"two_contracting_axes": {[]int{5, 140, 9}, []int{9, 5, 200},
 		dotAxes{lhsContracting: []int{0, 2}, rhsContracting: []int{1, 0}}},
+	// Package nn's convolution: patches [positions, batch, h, w, channels] times the kernel
+	// [positions, channels, filters] (contracting runs of channels).
+	"conv_patches": {[]int{9, 6, 8, 8, 16}, []int{9, 16, 64},
+		dotAxes{lhsContracting: []int{0, 4}, rhsContracting: []int{0, 1}}},
 }
 
 // TestFastDotKernelMatchesStock runs DotGenerals on SimpleGo with its own kernels and with the
