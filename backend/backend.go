@@ -156,10 +156,11 @@ func New(p Probe, notice io.Writer) (backends.Backend, Choice, error) {
 		fmt.Fprintf(notice, "prunelab: using the pure-Go backend: %s; %s\n", choice.Reason, HowToGetXLA)
 	}
 	if _, pureGo := b.(*simplego.Backend); pureGo {
-		// SimpleGo's float32 matrix products, slices and transposes, replaced by faster kernels (see
+		// SimpleGo's float32 matrix products, slices, transposes and reductions, replaced by faster kernels (see
 		// internal/gomlxfix): before anything runs on this backend.
 		gomlxfix.InstallFastDotKernel()
 		gomlxfix.InstallFastCopies()
+		gomlxfix.InstallFastReductions()
 	}
 	return b, choice, nil
 }

@@ -19,7 +19,7 @@
 //     package reads them with package reflect and panics with [ErrGoMLXChanged] if the node
 //     layout is not the one it knows.
 //
-// The next two replace SimpleGo's own float32 kernels, not gradients. SimpleGo keeps its kernels in
+// The next three replace SimpleGo's own float32 kernels, not gradients. SimpleGo keeps its kernels in
 // per-dtype registries (simplego.DTypeMap, exported with its Register method) held in unexported
 // package variables, which this package reaches by go:linkname; it checks each registry's name and
 // each kernel's type before replacing an entry, and reads the unexported fields of simplego.Buffer
@@ -34,10 +34,16 @@
 //     tables, and zeroes with clear. It covers both of SimpleGo's DotGeneral paths (blocked for large
 //     products, normalized for small ones); results differ from SimpleGo's only by float32 summation
 //     order.
+//
 //   - "fast-copies" ([InstallFastCopies]): SimpleGo copies a Slice and a Transpose element by element
 //     through a multi-axis index; the replacements drop axes of size 1, merge axes that continue
 //     each other in memory and copy runs along the innermost one. Convolutions on SimpleGo are built
 //     from strided slices (package nn), and the gradients of DotGeneral often end in a transpose.
+//
+//   - "fast-reductions" ([InstallFastReductions]): SimpleGo reduces (ReduceSum, ReduceMax, ReduceMin)
+//     one element at a time through a multi-axis output index; the replacement walks runs along the
+//     innermost axis in the same order, so its results are bit-identical. Batch norm's statistics,
+//     bias gradients and max pooling are reductions.
 //
 // One corrects a gradient:
 //

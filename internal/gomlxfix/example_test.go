@@ -18,6 +18,7 @@ func ExampleInstall() {
 	// fast-dot-gradient true
 	// fast-dot-kernel true
 	// fast-copies true
+	// fast-reductions true
 	// first-extreme-gradient true
 	// slice-gradient-without-pad true
 	// conv-gradient true

@@ -1,0 +1,201 @@
+package gomlxfix
+
+import (
+	"fmt"
+	"reflect"
+	"unsafe"
+
+	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+)
+
+// fastReductions replaces SimpleGo's float32 ReduceSum, ReduceMax and ReduceMin kernels.
+var fastReductions = &workaround{
+	name: "fast-reductions",
+	upstream: "GoMLX " + GoMLXVersion + "'s SimpleGo reduces one element at a time through a multi-axis output " +
+		"index (execReduceSumGeneric, execReduceMaxGeneric, execReduceMinGeneric with reduceOutputIterator in " +
+		"backends/simplego/exec_special_ops.go); the replacements walk runs along the innermost moving axis, " +
+		"in the same order, so the results are bit-identical",
+	install: installFastReductions,
+	restore: func() { putBackStockReductions(); putBackStockReductions = nil },
+}
+
+// InstallFastReductions replaces SimpleGo's float32 ReduceSum, ReduceMax and ReduceMin kernels
+// with reduceFloat32, which visits the operand in the same order and gives bit-identical results.
+// The same rules as for [Install] apply.
+func InstallFastReductions() { setWorkaround(fastReductions, true) }
+
+// RestoreStockReductions puts back SimpleGo's own reduction kernels; see [InstallFastReductions].
+func RestoreStockReductions() { setWorkaround(fastReductions, false) }
+
+//go:linkname simplegoReduceSum github.com/gomlx/gomlx/backends/simplego.reduceSumDTypeMap
+var simplegoReduceSum *simplego.DTypeMap
+
+//go:linkname simplegoReduceMax github.com/gomlx/gomlx/backends/simplego.reduceMaxDTypeMap
+var simplegoReduceMax *simplego.DTypeMap
+
+//go:linkname simplegoReduceMin github.com/gomlx/gomlx/backends/simplego.reduceMinDTypeMap
+var simplegoReduceMin *simplego.DTypeMap
+
+// putBackStockReductions undoes installFastReductions; nil when it is not installed.
+var putBackStockReductions func()
+
+// reduceOp is a reduction: its kind and its initial value (SimpleGo's).
+type reduceOp struct {
+	kind    reduceKind
+	initial float32
+}
+
+type reduceKind int
+
+const (
+	reduceSum reduceKind = iota
+	reduceMax
+	reduceMin
+)
+
+// fold combines run into acc, in order.
+func (op reduceOp) fold(acc float32, run []float32) float32 {
+	switch op.kind {
+	case reduceSum:
+		for _, v := range run {
+			acc += v
+		}
+	case reduceMax:
+		for _, v := range run {
+			acc = max(acc, v)
+		}
+	default:
+		for _, v := range run {
+			acc = min(acc, v)
+		}
+	}
+	return acc
+}
+
+// into combines run element-wise into out[0], out[step], out[2·step], ….
+func (op reduceOp) into(out []float32, step int, run []float32) {
+	_ = out[(len(run)-1)*step]
+	switch op.kind {
+	case reduceSum:
+		for x, v := range run {
+			out[x*step] += v
+		}
+	case reduceMax:
+		for x, v := range run {
+			out[x*step] = max(out[x*step], v)
+		}
+	default:
+		for x, v := range run {
+			out[x*step] = min(out[x*step], v)
+		}
+	}
+}
+
+func installFastReductions() {
+	checkBufferLayout()
+	ops := map[*simplego.DTypeMap]reduceOp{
+		simplegoReduceSum: {reduceSum, 0},
+		simplegoReduceMax: {reduceMax, dtypes.Float32.LowestValue().(float32)},
+		simplegoReduceMin: {reduceMin, dtypes.Float32.HighestValue().(float32)},
+	}
+	checkRegistry(simplegoReduceSum, "ReduceSum")
+	checkRegistry(simplegoReduceMax, "ReduceMax")
+	checkRegistry(simplegoReduceMin, "ReduceMin")
+	var undo []func()
+	for registry, op := range ops {
+		stock, stockPriority := registry.Map[dtypes.Float32], registry.Priority[dtypes.Float32]
+		undo = append(undo, func() { registry.Map[dtypes.Float32], registry.Priority[dtypes.Float32] = stock, stockPriority })
+		registry.Map[dtypes.Float32], registry.Priority[dtypes.Float32] = reduceKernel(stock, op), simplegoUserPriority
+	}
+	putBackStockReductions = func() {
+		for _, f := range undo {
+			f()
+		}
+	}
+}
+
+// reduceKernel returns a replacement for SimpleGo's float32 reduction kernel stock, of type
+// func(operand, output *Buffer, it *reduceOutputIterator, dtype dtypes.DType) with the unexported
+// reduceOutputIterator, whose field perAxisStride (the output stride of each operand axis, 0 for
+// reduced axes) it reads; made with package reflect.
+func reduceKernel(stock any, op reduceOp) any {
+	kernelType := reflect.TypeOf(stock)
+	bufferType := reflect.TypeFor[*simplego.Buffer]()
+	bad := kernelType == nil || kernelType.Kind() != reflect.Func || kernelType.NumIn() != 4 || kernelType.NumOut() != 0 ||
+		kernelType.In(0) != bufferType || kernelType.In(1) != bufferType || kernelType.In(2).Kind() != reflect.Pointer ||
+		kernelType.In(2).Elem().Kind() != reflect.Struct || kernelType.In(3) != reflect.TypeFor[dtypes.DType]()
+	var stridesField reflect.StructField
+	if !bad {
+		var ok bool
+		stridesField, ok = kernelType.In(2).Elem().FieldByName("perAxisStride")
+		bad = !ok || stridesField.Type != reflect.TypeFor[[]int]()
+	}
+	if bad {
+		panic(fmt.Errorf("%w: SimpleGo's float32 reduction kernel is a %v, want func(operand, output *Buffer, "+
+			"it *reduceOutputIterator, dtype dtypes.DType) with reduceOutputIterator.perAxisStride []int",
+			ErrGoMLXChanged, kernelType))
+	}
+	return reflect.MakeFunc(kernelType, func(args []reflect.Value) []reflect.Value {
+		fastKernelCalls.Add(1)
+		outStrides := *(*[]int)(unsafe.Add(args[2].UnsafePointer(), stridesField.Offset))
+		reduceFloat32(args[0].Interface().(*simplego.Buffer), args[1].Interface().(*simplego.Buffer), outStrides, op)
+		return nil
+	}).Interface()
+}
+
+// reduceFloat32 combines every element of operand into output at the flat index given by
+// outStrides (the output stride of each operand axis, 0 for reduced axes), visiting the operand in
+// order as SimpleGo does. Operand axes of dimension 1 are dropped and axes that continue each other
+// are merged; runs along the innermost remaining axis go into one output (a reduced axis) or into
+// consecutive ones.
+func reduceFloat32(operand, output *simplego.Buffer, outStrides []int, op reduceOp) {
+	src, dst := float32s(operand), float32s(output)
+	dims := bufferShape(operand).Dimensions
+	if len(outStrides) != len(dims) {
+		panic(fmt.Errorf("%w: reduction of %v with output strides %v", ErrGoMLXChanged, dims, outStrides))
+	}
+	for i := range dst {
+		dst[i] = op.initial
+	}
+	if len(src) == 0 {
+		return
+	}
+	var counts, moves []int // per kept operand axis, outermost first: dimension and output stride
+	for axis, n := range dims {
+		if n == 1 {
+			continue
+		}
+		if last := len(counts) - 1; last >= 0 && moves[last] == outStrides[axis]*n {
+			counts[last] *= n
+			moves[last] = outStrides[axis]
+			continue
+		}
+		counts, moves = append(counts, n), append(moves, outStrides[axis])
+	}
+	if len(counts) == 0 {
+		dst[0] = op.fold(dst[0], src)
+		return
+	}
+	inner, innerStep := counts[len(counts)-1], moves[len(moves)-1]
+	outer, outerMoves := counts[:len(counts)-1], moves[:len(moves)-1]
+	index := make([]int, len(outer))
+	offset := 0
+	for i := 0; i < len(src); i += inner {
+		run := src[i : i+inner]
+		if innerStep == 0 {
+			dst[offset] = op.fold(dst[offset], run)
+		} else {
+			op.into(dst[offset:], innerStep, run)
+		}
+		for axis := len(outer) - 1; axis >= 0; axis-- {
+			index[axis]++
+			offset += outerMoves[axis]
+			if index[axis] < outer[axis] {
+				break
+			}
+			index[axis] = 0
+			offset -= outer[axis] * outerMoves[axis]
+		}
+	}
+}
