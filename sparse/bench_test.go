@@ -7,11 +7,11 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	prunelabbackend "github.com/prunelab/prunelab/backend"
 	"github.com/prunelab/prunelab/datasets"
 	"github.com/prunelab/prunelab/models"
 	"github.com/prunelab/prunelab/program"
@@ -92,7 +92,8 @@ func lenetPlain(values map[string][]float32) sparse.RunnerFunc {
 //
 //	GOMLX_BACKEND=go go test -run '^$' -bench LeNet300100 ./sparse/
 func BenchmarkLeNet300100(b *testing.B) {
-	backend, err := backends.NewWithConfig("go")
+	// The backend Prunelab runs on (GOMLX_BACKEND=go: SimpleGo with gomlxfix's kernels, as in training).
+	backend, err := prunelabbackend.Default()
 	if err != nil {
 		b.Fatal(err)
 	}
