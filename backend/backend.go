@@ -156,11 +156,12 @@ func New(p Probe, notice io.Writer) (backends.Backend, Choice, error) {
 		fmt.Fprintf(notice, "prunelab: using the pure-Go backend: %s; %s\n", choice.Reason, HowToGetXLA)
 	}
 	if _, pureGo := b.(*simplego.Backend); pureGo {
-		// SimpleGo's float32 matrix products, slices, transposes and reductions, replaced by faster kernels (see
+		// SimpleGo's float32 matrix products, convolutions, slices, transposes and reductions, replaced by faster kernels (see
 		// internal/gomlxfix): before anything runs on this backend.
 		gomlxfix.InstallFastDotKernel()
 		gomlxfix.InstallFastCopies()
 		gomlxfix.InstallFastReductions()
+		gomlxfix.InstallFastConv()
 	}
 	return b, choice, nil
 }

@@ -152,7 +152,8 @@ func (b *Conv2DBuilder) Done() *graph.Node {
 	kernel := kernelVar.ValueGraph(g)
 
 	var out *graph.Node
-	if native(b.ctx, g, b.impl, name) {
+	switch {
+	case native(b.ctx, g, b.impl, name):
 		conv := graph.Convolve(x, kernel).StridePerAxis(b.strides[0], b.strides[1])
 		if b.padSame {
 			conv.PadSame()
@@ -160,7 +161,11 @@ func (b *Conv2DBuilder) Done() *graph.Node {
 			conv.NoPadding()
 		}
 		out = conv.Done()
-	} else {
+	case pureGoInference(b.ctx, g, b.impl):
+		// Inference on the pure-Go backend: GoMLX's convolution, which internal/gomlxfix's
+		// fast-conv-kernel computes without materializing the patches; same paddings as convPatches.
+		out = graph.Convolve(x, kernel).StridePerAxis(b.strides[0], b.strides[1]).PaddingPerDim(paddings).Done()
+	default:
 		out = convPatches(x, kernel, b.strides, paddings)
 	}
 

@@ -168,17 +168,23 @@ func TestConv2DErrors(t *testing.T) {
 }
 
 // TestParamImpl checks that the context hyperparameter picks the implementation: the native one
-// builds a ConvGeneral node, the patches one a DotGeneral and no ConvGeneral.
+// builds a ConvGeneral node, the patches one a DotGeneral and no ConvGeneral; on the pure-Go
+// backend, auto builds patches in training graphs and GoMLX's convolution in the others.
 func TestParamImpl(t *testing.T) {
 	for _, tc := range []struct {
 		param            string
+		training         bool
 		conv, dotGeneral bool
-	}{{"", false, true}, {"auto", false, true}, {"native", true, false}, {"patches", false, true}} {
+	}{
+		{"", true, false, true}, {"auto", true, false, true}, {"native", true, true, false}, {"patches", true, false, true},
+		{"", false, true, false}, {"auto", false, true, false}, {"native", false, true, false}, {"patches", false, false, true},
+	} {
 		ctx := context.New()
 		if tc.param != "" {
 			ctx.SetParam(ParamImpl, tc.param)
 		}
 		g := graph.NewGraph(pureGo(), "impl")
+		ctx.SetTraining(g, tc.training)
 		x := graph.Parameter(g, "x", shapesF32([]int{1, 6, 6, 2}))
 		Conv2D(ctx, x).Filters(2).KernelSize(3).Done()
 		var conv, dot bool
@@ -187,7 +193,8 @@ func TestParamImpl(t *testing.T) {
 			dot = dot || n.Type() == graph.NodeTypeDotGeneral
 		}
 		if conv != tc.conv || dot != tc.dotGeneral {
-			t.Errorf("%s=%q on the pure-Go backend: ConvGeneral %v, DotGeneral %v; want %v, %v", ParamImpl, tc.param, conv, dot, tc.conv, tc.dotGeneral)
+			t.Errorf("%s=%q, training %v, on the pure-Go backend: ConvGeneral %v, DotGeneral %v; want %v, %v",
+				ParamImpl, tc.param, tc.training, conv, dot, tc.conv, tc.dotGeneral)
 		}
 		g.Finalize()
 	}

@@ -14,7 +14,9 @@ type Impl string
 
 const (
 	// Auto uses Native on every backend except GoMLX's pure-Go one ("go", SimpleGo), where it uses
-	// Patches. It is the default.
+	// Patches in training graphs (their gradients are fast there) and, for convolutions in other
+	// graphs, GoMLX's convolution, which internal/gomlxfix's fast-conv-kernel computes as an
+	// implicit GEMM. It is the default.
 	Auto Impl = "auto"
 	// Native uses GoMLX's own operations (graph.Convolve, graph.MaxPool): fast on XLA, slow on the
 	// pure-Go backend, whose convolution is a single-threaded loop.
@@ -29,6 +31,16 @@ const (
 // built under that context: a string, "auto" (default), "native" or "patches". A builder's Impl
 // method overrides it.
 const ParamImpl = "nn_impl"
+
+// pureGoInference reports whether a convolution built in g with impl (Auto unless set) runs on the
+// pure-Go backend in a graph that does not train: then [Auto] uses GoMLX's convolution.
+func pureGoInference(ctx *context.Context, g *graph.Graph, impl Impl) bool {
+	if impl == "" {
+		impl = Impl(context.GetParamOr(ctx, ParamImpl, string(Auto)))
+	}
+	_, pureGo := g.Backend().(*simplego.Backend)
+	return (impl == Auto || impl == "") && pureGo && !ctx.IsTraining(g)
+}
 
 // native decides between GoMLX's operations and patches for a layer built in g.
 func native(ctx *context.Context, g *graph.Graph, impl Impl, layer string) bool {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/prunelab/prunelab/internal/gomlxfix"
 	"github.com/prunelab/prunelab/program"
 )
 
@@ -49,6 +50,15 @@ func (pl *plan) eval(i int) error {
 		concatenate(out, in, op.Axis)
 	case "Where":
 		where(out, in[0], in[1], in[2])
+	case "ConvGeneral":
+		x, k, c := in[0], in[1], op.Conv
+		clear(out.data)
+		gomlxfix.Conv2DChannelsLast(out.data, x.data, k.data, gomlxfix.Conv2DShape{
+			Batch: x.dims[0], Height: x.dims[1], Width: x.dims[2], InChannels: x.dims[3],
+			KernelHeight: k.dims[0], KernelWidth: k.dims[1], OutChannels: k.dims[3],
+			OutHeight: out.dims[1], OutWidth: out.dims[2],
+			Strides: [2]int{c.Strides[0], c.Strides[1]}, Paddings: [2][2]int{c.Paddings[0], c.Paddings[1]},
+		})
 	case "Dot", "DotGeneral":
 		l, r := in[0], in[1]
 		if w, ok := pl.m.weights[i]; ok {

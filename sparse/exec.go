@@ -348,6 +348,11 @@ func checkSupported(p *program.Program, i int) error {
 		return nil
 	case "DotGeneral":
 		return nil
+	case "ConvGeneral":
+		if !channelsLast2D(op.Conv) {
+			return unsupported("only channels-last 2-D convolutions without dilations or groups")
+		}
+		return nil
 	}
 	return unsupported("no Go implementation")
 }
@@ -423,4 +428,23 @@ var binaryFns = map[string]func(a, b float32) float32{
 	"LessOrEqual":    func(a, b float32) float32 { return boolf(a <= b) },
 	"LogicalAnd":     func(a, b float32) float32 { return boolf(a != 0 && b != 0) },
 	"LogicalOr":      func(a, b float32) float32 { return boolf(a != 0 || b != 0) },
+}
+
+// channelsLast2D reports whether c is a convolution of [batch, h, w, channels] inputs with
+// [kh, kw, in, out] kernels into [batch, h', w', out], without dilations or groups: what package nn
+// builds, and what gomlxfix.Conv2DChannelsLast computes.
+func channelsLast2D(c *program.ConvAttrs) bool {
+	ones := func(s []int) bool {
+		for _, v := range s {
+			if v != 1 {
+				return false
+			}
+		}
+		return true
+	}
+	return c != nil && c.InputBatch == 0 && c.InputChannels == 3 && slices.Equal(c.InputSpatial, []int{1, 2}) &&
+		c.KernelInputChannels == 2 && c.KernelOutputChannels == 3 && slices.Equal(c.KernelSpatial, []int{0, 1}) &&
+		c.OutputBatch == 0 && c.OutputChannels == 3 && slices.Equal(c.OutputSpatial, []int{1, 2}) &&
+		len(c.Strides) == 2 && len(c.Paddings) == 2 && ones(c.InputDilations) && ones(c.KernelDilations) &&
+		c.ChannelGroupCount <= 1 && c.BatchGroupCount <= 1
 }

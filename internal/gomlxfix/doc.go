@@ -19,7 +19,7 @@
 //     package reads them with package reflect and panics with [ErrGoMLXChanged] if the node
 //     layout is not the one it knows.
 //
-// The next three replace SimpleGo's own float32 kernels, not gradients. SimpleGo keeps its kernels in
+// The next four replace SimpleGo's own float32 kernels, not gradients. SimpleGo keeps its kernels in
 // per-dtype registries (simplego.DTypeMap, exported with its Register method) held in unexported
 // package variables, which this package reaches by go:linkname; it checks each registry's name and
 // each kernel's type before replacing an entry, and reads the unexported fields of simplego.Buffer
@@ -44,6 +44,14 @@
 //     one element at a time through a multi-axis output index; the replacement walks runs along the
 //     innermost axis in the same order, so its results are bit-identical. Batch norm's statistics,
 //     bias gradients and max pooling are reductions.
+//
+//   - "fast-conv-kernel" ([InstallFastConv]): SimpleGo convolves one multiply-add at a time through
+//     multi-axis indices. For channels-last 2-D convolutions without dilations or groups the
+//     replacement gathers the patches of 32 output positions at a time into a small buffer and
+//     multiplies them with the transposed kernel by the fast-dot-kernel product (an implicit GEMM,
+//     batch elements shared among CPUs); other convolutions keep SimpleGo's kernel. Package nn uses
+//     GoMLX's convolution on SimpleGo in graphs that do not train (evaluation, inference, traced
+//     programs), and patches × matmul where gradients are needed.
 //
 // One corrects a gradient:
 //

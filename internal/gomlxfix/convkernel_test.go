@@ -1,0 +1,70 @@
+package gomlxfix
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+)
+
+// TestFastConvMatchesStock runs random channels-last 2-D convolutions (strides 1–3, zero, same and
+// uneven paddings, 1–5 input channels, 1–9 filters, batch 1–3) on SimpleGo with its own kernel and
+// with convChannelsLast, and 1-D ones, which must keep SimpleGo's kernel.
+func TestFastConvMatchesStock(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 10))
+	for trial := range 60 {
+		batch, h, w, in := 1+rng.IntN(3), 3+rng.IntN(9), 3+rng.IntN(9), 1+rng.IntN(5)
+		kh, kw, out := 1+rng.IntN(min(h, 4)), 1+rng.IntN(min(w, 4)), 1+rng.IntN(9)
+		sy, sx := 1+rng.IntN(3), 1+rng.IntN(3)
+		padding := rng.IntN(3) // 0: none, 1: same, 2: uneven explicit
+		oneD := trial%10 == 9
+		name := fmt.Sprintf("%02d_b%d_%dx%dx%d_k%dx%dx%d_s%d,%d_pad%d_1d%v", trial, batch, h, w, in, kh, kw, out, sy, sx, padding, oneD)
+		xDims, kDims := []int{batch, h, w, in}, []int{kh, kw, in, out}
+		pads := [][2]int{{rng.IntN(2), rng.IntN(3)}, {rng.IntN(3), rng.IntN(2)}}
+		strides := []int{sy, sx}
+		if oneD {
+			xDims, kDims, pads, strides = []int{batch, w, in}, []int{kw, in, out}, pads[1:], strides[1:]
+		}
+		x := tensors.FromFlatDataAndDimensions(randomSlice[float32](rng, size(xDims)), xDims...)
+		k := tensors.FromFlatDataAndDimensions(randomSlice[float32](rng, size(kDims)), kDims...)
+		conv := func(x, k *graph.Node) *graph.Node {
+			c := graph.Convolve(x, k).StridePerAxis(strides...)
+			switch padding {
+			case 0:
+				c = c.NoPadding()
+			case 1:
+				c = c.PadSame()
+			default:
+				c = c.PaddingPerDim(pads)
+			}
+			return c.Done()
+		}
+		t.Run(name, func(t *testing.T) {
+			run := func(fast bool) []float32 {
+				mu.Lock()
+				was := fastConv.installed
+				mu.Unlock()
+				setWorkaround(fastConv, fast)
+				defer setWorkaround(fastConv, was)
+				calls := fastKernelCalls.Load()
+				got := graph.MustExecOnce(backend(), conv, x, k)
+				if used := fastKernelCalls.Load() > calls; used != (fast && !oneD) {
+					t.Errorf("fast=%v: the replacement kernel was used=%v", fast, used)
+				}
+				return tensors.MustCopyFlatData[float32](got)
+			}
+			stock, fast := run(false), run(true)
+			if len(stock) != len(fast) {
+				t.Fatalf("%d outputs from SimpleGo, %d from the replacement", len(stock), len(fast))
+			}
+			for i := range stock {
+				if d := math.Abs(float64(stock[i] - fast[i])); d > 1e-5*float64(kh*kw*in) {
+					t.Fatalf("output %d: SimpleGo %v, replacement %v", i, stock[i], fast[i])
+				}
+			}
+		})
+	}
+}
