@@ -4,10 +4,12 @@
 // Each creates exactly the variables of its GoMLX counterpart (layers.Convolution, layers/batchnorm;
 // pooling has none), under the same scopes and names, so checkpoints and pruning masks carry over
 // between backends and implementations. On XLA they call GoMLX's native operations. On the pure-Go
-// backend ("go", SimpleGo), whose convolution is a single-threaded loop, a convolution is computed as
-// image patches (strided slices and one concatenation) times one matrix multiplication, so that its
-// gradient is a matrix product too (the fast DotGeneral gradient of internal/gomlxfix), and a max
-// pooling whose windows tile the image as a reshape and a reduction. The gradients the pure-Go backend
+// backend ("go", SimpleGo), a convolution in a training graph is computed as image patches (strided
+// slices stacked along a leading axis) times one matrix multiplication, so that its gradient is a
+// matrix product too (the fast DotGeneral gradient of internal/gomlxfix); in graphs that do not train
+// (evaluation, inference, traced programs) it is GoMLX's convolution, which internal/gomlxfix's
+// fast-conv-kernel computes without materializing the patches. A max pooling whose windows tile the
+// image is a reshape and one reduction. The gradients the pure-Go backend
 // cannot compute with GoMLX's own rules (Slice, ConvGeneral, ReduceWindow) come from
 // internal/gomlxfix, which the training driver installs; call gomlxfix.Install before building a
 // graph that takes gradients on the pure-Go backend.
@@ -15,7 +17,8 @@
 // # Hyperparameters
 //
 //   - [ParamImpl] ("nn_impl", string, default "auto"): which [Impl] computes convolutions and
-//     pooling: "auto" (native on XLA, patches on the pure-Go backend), "native" or "patches".
+//     pooling: "auto" (native on XLA; on the pure-Go backend patches in training graphs and native
+//     convolutions elsewhere), "native" or "patches".
 //
 // # Errors
 //

@@ -177,7 +177,7 @@ type Conv2DShape struct {
 // transposed once to [out, kh·kw·in]; then, for tiles of convTile output positions of a row, the
 // patches are gathered into a [convTile, kh·kw·in] buffer (runs of `in` channels, zeros where the
 // window leaves the padded image) and multiplied with the transposed kernel by the fast-dot-kernel
-// product. Batch elements are shared among goroutines, one per CPU. It panics if a slice is shorter
+// product, on sizes zero-padded to what its assembly kernel takes whole. Batch elements are shared among goroutines, one per CPU. It panics if a slice is shorter
 // than s says.
 func Conv2DChannelsLast(output, input, kernel []float32, s Conv2DShape) {
 	batch, h, w, in := s.Batch, s.Height, s.Width, s.InChannels
@@ -187,25 +187,29 @@ func Conv2DChannelsLast(output, input, kernel []float32, s Conv2DShape) {
 	py, px := s.Paddings[0][0], s.Paddings[1][0]
 	depth := kh * kw * in
 	input, kernel, output = input[:batch*h*w*in], kernel[:depth*out], output[:batch*oh*ow*out]
+	// The product runs on padded sizes that the assembly kernel takes whole: the contracting depth
+	// rounded up to 8, the output channels to 4 and the tile's rows to 2, the padding all zeros.
+	depthP, outP := (depth+7)&^7, (out+3)&^3
 
-	// kernelT[f][(ky·kw + kx)·in + c] = kernel[ky][kx][c][f]
-	kernelT := make([]float32, out*depth)
+	// kernelT[f][(ky·kw + kx)·in + c] = kernel[ky][kx][c][f], zero-padded to [outP, depthP]
+	kernelT := make([]float32, outP*depthP)
 	for k := range depth {
 		row := kernel[k*out : (k+1)*out]
 		for f, v := range row {
-			kernelT[f*depth+k] = v
+			kernelT[f*depthP+k] = v
 		}
 	}
 
-	work := func(b int, patches []float32) {
+	work := func(b int, patches, products []float32) {
 		image := input[b*h*w*in : (b+1)*h*w*in]
 		for y := range oh {
 			for x0 := 0; x0 < ow; x0 += convTile {
 				n := min(convTile, ow-x0)
-				tile := patches[:n*depth]
+				nP := (n + 1) &^ 1
+				tile := patches[:nP*depthP]
 				clear(tile)
 				for t := range n {
-					patch := tile[t*depth : (t+1)*depth]
+					patch := tile[t*depthP : t*depthP+depth]
 					for ky := range kh {
 						iy := y*sy + ky - py
 						if iy < 0 || iy >= h {
@@ -227,17 +231,25 @@ func Conv2DChannelsLast(output, input, kernel []float32, s Conv2DShape) {
 						}
 					}
 				}
+				prod := products[:nP*outP]
+				clear(prod)
+				dotProduct(tile, kernelT, prod, depthP, depthP, outP, nP, outP, depthP)
 				o := ((b*oh+y)*ow + x0) * out
-				dotProduct(tile, kernelT, output[o:o+n*out], depth, depth, out, n, out, depth)
+				for t := range n {
+					dst, src := output[o+t*out:o+(t+1)*out], prod[t*outP:t*outP+out]
+					for f, v := range src {
+						dst[f] += v
+					}
+				}
 			}
 		}
 	}
 
 	workers := min(runtime.GOMAXPROCS(0), batch)
 	if workers <= 1 {
-		patches := make([]float32, convTile*depth)
+		patches, products := make([]float32, convTile*depthP), make([]float32, convTile*outP)
 		for b := range batch {
-			work(b, patches)
+			work(b, patches, products)
 		}
 		return
 	}
@@ -251,9 +263,9 @@ func Conv2DChannelsLast(output, input, kernel []float32, s Conv2DShape) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			patches := make([]float32, convTile*depth)
+			patches, products := make([]float32, convTile*depthP), make([]float32, convTile*outP)
 			for b := range next {
-				work(b, patches)
+				work(b, patches, products)
 			}
 		}()
 	}
