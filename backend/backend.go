@@ -158,10 +158,7 @@ func New(p Probe, notice io.Writer) (backends.Backend, Choice, error) {
 	if _, pureGo := b.(*simplego.Backend); pureGo {
 		// SimpleGo's float32 matrix products, convolutions, slices, transposes and reductions, replaced by faster kernels (see
 		// internal/gomlxfix): before anything runs on this backend.
-		gomlxfix.InstallFastDotKernel()
-		gomlxfix.InstallFastCopies()
-		gomlxfix.InstallFastReductions()
-		gomlxfix.InstallFastConv()
+		gomlxfix.InstallKernels()
 	}
 	return b, choice, nil
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/prunelab/prunelab/internal/gomlxfix"
 )
 
 // fakeProbe builds a Probe from an environment map and canned plugin/installer behaviour.
@@ -91,6 +93,11 @@ func TestNewFallsBackWithOneLineNotice(t *testing.T) {
 	}
 	if b.Name() == "" {
 		t.Errorf("backend has no name")
+	}
+	for _, w := range gomlxfix.Workarounds() {
+		if strings.HasPrefix(w.Name, "fast-") && w.Name != "fast-dot-gradient" && !w.Installed {
+			t.Errorf("the pure-Go backend came without SimpleGo kernel replacement %q", w.Name)
+		}
 	}
 	lines := strings.Split(strings.TrimRight(notice.String(), "\n"), "\n")
 	if len(lines) != 1 || !strings.Contains(lines[0], "pure-Go backend") || !strings.Contains(lines[0], "GOMLX_BACKEND=xla:") {

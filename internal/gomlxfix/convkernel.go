@@ -21,8 +21,8 @@ var fastConv = &workaround{
 		"the replacement, for channels-last 2-D convolutions without dilation or groups, gathers the patches of " +
 		"a few output positions at a time into a small buffer and multiplies them with the matrix kernel " +
 		"(implicit GEMM), other configurations keep SimpleGo's kernel",
-	install: installFastConv,
-	restore: func() { putBackStockConv(); putBackStockConv = nil },
+	install: func() { convKernels.install() },
+	restore: func() { convKernels.restore() },
 }
 
 // InstallFastConv replaces SimpleGo's float32 kernel for convolutions without dilations or groups
@@ -37,18 +37,10 @@ func RestoreStockConv() { setWorkaround(fastConv, false) }
 //go:linkname simplegoConvNoDilation github.com/gomlx/gomlx/backends/simplego.convNoDilationDTypeMap
 var simplegoConvNoDilation *simplego.DTypeMap
 
-// putBackStockConv undoes installFastConv; nil when it is not installed.
-var putBackStockConv func()
-
-func installFastConv() {
+var convKernels = &kernelSwap{replacements: func() map[*simplego.DTypeMap]any {
 	checkRegistry(simplegoConvNoDilation, "ConvNoDilation")
-	stock, stockPriority := simplegoConvNoDilation.Map[dtypes.Float32], simplegoConvNoDilation.Priority[dtypes.Float32]
-	simplegoConvNoDilation.Map[dtypes.Float32] = convKernel(stock)
-	simplegoConvNoDilation.Priority[dtypes.Float32] = simplegoUserPriority
-	putBackStockConv = func() {
-		simplegoConvNoDilation.Map[dtypes.Float32], simplegoConvNoDilation.Priority[dtypes.Float32] = stock, stockPriority
-	}
-}
+	return map[*simplego.DTypeMap]any{simplegoConvNoDilation: convKernel(simplegoConvNoDilation.Map[dtypes.Float32])}
+}}
 
 // convPlan is what convKernel reads of SimpleGo's convGeneralExecPlan and its *convNode.
 type convPlan struct {

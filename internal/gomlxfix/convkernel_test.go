@@ -44,11 +44,7 @@ func TestFastConvMatchesStock(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			run := func(fast bool) []float32 {
-				mu.Lock()
-				was := fastConv.installed
-				mu.Unlock()
-				setWorkaround(fastConv, fast)
-				defer setWorkaround(fastConv, was)
+				defer setFor(fastConv, fast)()
 				calls := fastKernelCalls.Load()
 				got := graph.MustExecOnce(backend(), conv, x, k)
 				if used := fastKernelCalls.Load() > calls; used != (fast && !oneD) {

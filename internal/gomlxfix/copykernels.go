@@ -9,22 +9,22 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 )
 
-// fastSlice replaces SimpleGo's float32 Slice and Transpose kernels.
-var fastSlice = &workaround{
+// fastCopies replaces SimpleGo's float32 Slice and Transpose kernels.
+var fastCopies = &workaround{
 	name: "fast-copies",
 	upstream: "GoMLX " + GoMLXVersion + "'s SimpleGo copies a Slice and a Transpose one element at a time " +
 		"through a multi-axis index (execSliceGeneric, execTransposeGeneric in " +
 		"backends/simplego/exec_special_ops.go); the replacements copy runs along the innermost moving axis",
-	install: installFastSlice,
-	restore: restoreFastSlice,
+	install: func() { copyKernels.install() },
+	restore: func() { copyKernels.restore() },
 }
 
 // InstallFastCopies replaces SimpleGo's float32 Slice and Transpose kernels with sliceFloat32 and
 // transposeFloat32. The same rules as for [Install] apply.
-func InstallFastCopies() { setWorkaround(fastSlice, true) }
+func InstallFastCopies() { setWorkaround(fastCopies, true) }
 
 // RestoreStockCopies puts back SimpleGo's own Slice and Transpose kernels; see [InstallFastCopies].
-func RestoreStockCopies() { setWorkaround(fastSlice, false) }
+func RestoreStockCopies() { setWorkaround(fastCopies, false) }
 
 //go:linkname simplegoSlice github.com/gomlx/gomlx/backends/simplego.sliceDTypeMap
 var simplegoSlice *simplego.DTypeMap
@@ -32,28 +32,15 @@ var simplegoSlice *simplego.DTypeMap
 //go:linkname simplegoTranspose github.com/gomlx/gomlx/backends/simplego.transposeDTypeMap
 var simplegoTranspose *simplego.DTypeMap
 
-// putBackStockCopies undoes installFastSlice; nil when it is not installed.
-var putBackStockCopies func()
-
-func installFastSlice() {
+var copyKernels = &kernelSwap{replacements: func() map[*simplego.DTypeMap]any {
 	checkBufferLayout()
 	checkRegistry(simplegoSlice, "Slice")
 	checkRegistry(simplegoTranspose, "Transpose")
-	stockSlice, stockSlicePriority := simplegoSlice.Map[dtypes.Float32], simplegoSlice.Priority[dtypes.Float32]
-	stockTranspose, stockTransposePriority := simplegoTranspose.Map[dtypes.Float32], simplegoTranspose.Priority[dtypes.Float32]
-	fastSlice, fastTranspose := sliceKernel(stockSlice), transposeKernel(stockTranspose)
-	simplegoSlice.Map[dtypes.Float32], simplegoSlice.Priority[dtypes.Float32] = fastSlice, simplegoUserPriority
-	simplegoTranspose.Map[dtypes.Float32], simplegoTranspose.Priority[dtypes.Float32] = fastTranspose, simplegoUserPriority
-	putBackStockCopies = func() {
-		simplegoSlice.Map[dtypes.Float32], simplegoSlice.Priority[dtypes.Float32] = stockSlice, stockSlicePriority
-		simplegoTranspose.Map[dtypes.Float32], simplegoTranspose.Priority[dtypes.Float32] = stockTranspose, stockTransposePriority
+	return map[*simplego.DTypeMap]any{
+		simplegoSlice:     sliceKernel(simplegoSlice.Map[dtypes.Float32]),
+		simplegoTranspose: transposeKernel(simplegoTranspose.Map[dtypes.Float32]),
 	}
-}
-
-func restoreFastSlice() {
-	putBackStockCopies()
-	putBackStockCopies = nil
-}
+}}
 
 // sliceKernel returns a replacement for SimpleGo's float32 Slice kernel stock, of type
 // func(operand, output *Buffer, params *sliceNode) with the unexported sliceNode{starts, limits,
@@ -104,46 +91,19 @@ func sliceFloat32(operand, output *simplego.Buffer, starts, strides []int) {
 		steps[axis] = strides[axis] * stride
 		stride *= dims[axis]
 	}
-	// Moving axes, outermost first, merged where the inner one continues the outer one.
-	var counts, moves []int
-	for axis, n := range outDims {
-		if n == 1 {
-			continue
+	// The output is walked in order; each of its runs reads the source from offset with step innerStep.
+	walk := newStridedWalk(outDims, steps)
+	walk.each(len(dst), offset, func(o, offset int) {
+		run := dst[o : o+walk.inner]
+		if walk.innerStep == 1 {
+			copy(run, src[offset:offset+walk.inner])
+			return
 		}
-		if last := len(counts) - 1; last >= 0 && moves[last] == steps[axis]*n {
-			counts[last] *= n
-			moves[last] = steps[axis]
-			continue
+		_ = src[offset+(walk.inner-1)*walk.innerStep]
+		for x := range run {
+			run[x] = src[offset+x*walk.innerStep]
 		}
-		counts, moves = append(counts, n), append(moves, steps[axis])
-	}
-	if len(counts) == 0 {
-		dst[0] = src[offset]
-		return
-	}
-	inner, innerStep := counts[len(counts)-1], moves[len(moves)-1]
-	outer, outerMoves := counts[:len(counts)-1], moves[:len(moves)-1]
-	index := make([]int, len(outer))
-	for o := 0; o < len(dst); o += inner {
-		if innerStep == 1 {
-			copy(dst[o:o+inner], src[offset:offset+inner])
-		} else {
-			run := dst[o : o+inner]
-			_ = src[offset+(inner-1)*innerStep]
-			for x := range run {
-				run[x] = src[offset+x*innerStep]
-			}
-		}
-		for axis := len(outer) - 1; axis >= 0; axis-- {
-			index[axis]++
-			offset += outerMoves[axis]
-			if index[axis] < outer[axis] {
-				break
-			}
-			index[axis] = 0
-			offset -= outer[axis] * outerMoves[axis]
-		}
-	}
+	})
 }
 
 // transposeKernel returns a replacement for SimpleGo's float32 Transpose kernel stock, of type
@@ -186,44 +146,69 @@ func transposeFloat32(operand, output *simplego.Buffer, outStrides []int) {
 		panic(fmt.Errorf("%w: Transpose of %v with output strides %v into %d elements",
 			ErrGoMLXChanged, dims, outStrides, len(dst)))
 	}
-	var counts, moves []int // per kept operand axis, outermost first: dimension and output stride
+	walk := newStridedWalk(dims, outStrides)
+	walk.each(len(src), 0, func(i, offset int) {
+		run := src[i : i+walk.inner]
+		if walk.innerStep == 1 {
+			copy(dst[offset:offset+walk.inner], run)
+			return
+		}
+		_ = dst[offset+(walk.inner-1)*walk.innerStep]
+		for x, v := range run {
+			dst[offset+x*walk.innerStep] = v
+		}
+	})
+}
+
+// stridedWalk visits a tensor in row-major order, one run at a time along its innermost moving
+// axis, and tracks where each run starts in a second, strided layout (the other operand of a
+// Slice, Transpose or reduction). Axes of dimension 1 are dropped and axes that continue each other
+// in the second layout are merged, so runs are as long as they can be.
+type stridedWalk struct {
+	inner, innerStep  int   // the run length, and the second layout's step within a run
+	outer, outerMoves []int // the other moving axes, outermost first: dimension and step
+}
+
+// newStridedWalk returns the walk of a tensor of dimensions dims, steps[axis] being the second
+// layout's offset between consecutive indices along axis.
+func newStridedWalk(dims, steps []int) stridedWalk {
+	var counts, moves []int
 	for axis, n := range dims {
 		if n == 1 {
 			continue
 		}
-		if last := len(counts) - 1; last >= 0 && moves[last] == outStrides[axis]*n {
+		if last := len(counts) - 1; last >= 0 && moves[last] == steps[axis]*n {
 			counts[last] *= n
-			moves[last] = outStrides[axis]
+			moves[last] = steps[axis]
 			continue
 		}
-		counts, moves = append(counts, n), append(moves, outStrides[axis])
+		counts, moves = append(counts, n), append(moves, steps[axis])
 	}
-	if len(counts) == 0 {
-		copy(dst, src)
+	if len(counts) == 0 { // a single element
+		return stridedWalk{inner: 1}
+	}
+	last := len(counts) - 1
+	return stridedWalk{inner: counts[last], innerStep: moves[last], outer: counts[:last], outerMoves: moves[:last]}
+}
+
+// each calls visit(i, offset) for every run, in order: i is where the run starts in the walked
+// tensor (of size elements), offset where it starts in the second layout (start for the first).
+func (w stridedWalk) each(size, start int, visit func(i, offset int)) {
+	if size == 0 {
 		return
 	}
-	inner, innerStep := counts[len(counts)-1], moves[len(moves)-1]
-	outer, outerMoves := counts[:len(counts)-1], moves[:len(moves)-1]
-	index := make([]int, len(outer))
-	offset := 0
-	for i := 0; i < len(src); i += inner {
-		run := src[i : i+inner]
-		if innerStep == 1 {
-			copy(dst[offset:offset+inner], run)
-		} else {
-			_ = dst[offset+(inner-1)*innerStep]
-			for x, v := range run {
-				dst[offset+x*innerStep] = v
-			}
-		}
-		for axis := len(outer) - 1; axis >= 0; axis-- {
+	index := make([]int, len(w.outer))
+	offset := start
+	for i := 0; i < size; i += w.inner {
+		visit(i, offset)
+		for axis := len(w.outer) - 1; axis >= 0; axis-- {
 			index[axis]++
-			offset += outerMoves[axis]
-			if index[axis] < outer[axis] {
+			offset += w.outerMoves[axis]
+			if index[axis] < w.outer[axis] {
 				break
 			}
 			index[axis] = 0
-			offset -= outer[axis] * outerMoves[axis]
+			offset -= w.outer[axis] * w.outerMoves[axis]
 		}
 	}
 }

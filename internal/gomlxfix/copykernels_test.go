@@ -33,11 +33,7 @@ func TestFastSliceMatchesStock(t *testing.T) {
 		}
 		input := tensors.FromFlatDataAndDimensions(randomSlice[float32](rng, size(dims)), dims...)
 		run := func(fast bool) []float32 {
-			mu.Lock()
-			was := fastSlice.installed
-			mu.Unlock()
-			setWorkaround(fastSlice, fast)
-			defer setWorkaround(fastSlice, was)
+			defer setFor(fastCopies, fast)()
 			calls := fastKernelCalls.Load()
 			defer func() {
 				if used := fastKernelCalls.Load() > calls; used != fast {
@@ -67,11 +63,7 @@ func TestFastTransposeMatchesStock(t *testing.T) {
 		perm := rng.Perm(rank)
 		input := tensors.FromFlatDataAndDimensions(randomSlice[float32](rng, size(dims)), dims...)
 		run := func(fast bool) []float32 {
-			mu.Lock()
-			was := fastSlice.installed
-			mu.Unlock()
-			setWorkaround(fastSlice, fast)
-			defer setWorkaround(fastSlice, was)
+			defer setFor(fastCopies, fast)()
 			calls := fastKernelCalls.Load()
 			out := graph.MustExecOnce(backend(), func(x *graph.Node) *graph.Node { return graph.TransposeAllDims(x, perm...) }, input)
 			if used := fastKernelCalls.Load() > calls; fast && !used && !isIdentity(perm) {
@@ -108,11 +100,7 @@ func TestFastReductionsMatchStock(t *testing.T) {
 		input := tensors.FromFlatDataAndDimensions(randomSlice[float32](rng, size(dims)), dims...)
 		for name, reduce := range reductions {
 			run := func(fast bool) []float32 {
-				mu.Lock()
-				was := fastReductions.installed
-				mu.Unlock()
-				setWorkaround(fastReductions, fast)
-				defer setWorkaround(fastReductions, was)
+				defer setFor(fastReductions, fast)()
 				out := graph.MustExecOnce(backend(), func(x *graph.Node) *graph.Node {
 					if len(axes) == 0 {
 						return reduce(x) // all axes

@@ -24,11 +24,7 @@ func backend() backends.Backend { return simplego.GetBackend() }
 // the test and puts the previous state back when it ends. Tests that use it must not run in parallel.
 func useDotGradient(tb testing.TB, fast bool) {
 	tb.Helper()
-	mu.Lock()
-	was := fastDotGradient.installed
-	mu.Unlock()
-	setWorkaround(fastDotGradient, fast)
-	tb.Cleanup(func() { setWorkaround(fastDotGradient, was) })
+	tb.Cleanup(setFor(fastDotGradient, fast))
 }
 
 // dotCase is one DotGeneral configuration: operand dimensions and axes.

@@ -21,8 +21,8 @@ var fastDotKernel = &workaround{
 		"through a multi-axis index (dgCopyFlatToBlockShape, dgNormalizeShape) and zeroes buffers element by " +
 		"element (fillBufferGeneric); the replacements are an AVX2+FMA assembly kernel where the CPU has it (a " +
 		"register-tiled Go kernel elsewhere), row copies through offset tables, and clear()",
-	install: installFastDotKernel,
-	restore: restoreFastDotKernel,
+	install: func() { dotKernels.install() },
+	restore: func() { dotKernels.restore() },
 }
 
 // InstallFastDotKernel replaces, for float32 on SimpleGo (the pure-Go backend), the kernels of
@@ -46,43 +46,24 @@ func DotKernelName() string {
 	return "Go"
 }
 
-// putBackStockDotKernel undoes installFastDotKernel; nil when it is not installed.
-var putBackStockDotKernel func()
-
 // fastKernelCalls counts the executions that reached a replacement kernel of SimpleGo (tests read it).
 var fastKernelCalls atomic.Int64
 
-func installFastDotKernel() {
+var dotKernels = &kernelSwap{replacements: func() map[*simplego.DTypeMap]any {
 	checkBufferLayout()
 	checkRegistry(simplegoDotKernels, "DotGeneralKernel")
 	checkRegistry(simplegoDotNormalized, "DotGeneralNormalized")
 	checkRegistry(simplegoFlatToBlock, "DotGeneralFlatToBlock")
 	checkRegistry(simplegoFill, "fillBuffer")
 	checkRegistry(simplegoNormalize, "DotGeneralNormalizeShape")
-	replacements := map[*simplego.DTypeMap]any{
+	return map[*simplego.DTypeMap]any{
 		simplegoDotKernels:    blockKernelBuilder(simplegoDotKernels.Map[dtypes.Float32]),
 		simplegoDotNormalized: normalizedKernel(simplegoDotNormalized.Map[dtypes.Float32]),
 		simplegoFlatToBlock:   checkedFunc(simplegoFlatToBlock.Map[dtypes.Float32], copyFlatToBlocks),
 		simplegoFill:          checkedFunc(simplegoFill.Map[dtypes.Float32], fillFloat32),
 		simplegoNormalize:     checkedFunc(simplegoNormalize.Map[dtypes.Float32], normalizeOperand),
 	}
-	var undo []func()
-	for registry, replacement := range replacements {
-		stock, stockPriority := registry.Map[dtypes.Float32], registry.Priority[dtypes.Float32]
-		undo = append(undo, func() { registry.Map[dtypes.Float32], registry.Priority[dtypes.Float32] = stock, stockPriority })
-		registry.Map[dtypes.Float32], registry.Priority[dtypes.Float32] = replacement, simplegoUserPriority
-	}
-	putBackStockDotKernel = func() {
-		for _, f := range undo {
-			f()
-		}
-	}
-}
-
-func restoreFastDotKernel() {
-	putBackStockDotKernel()
-	putBackStockDotKernel = nil
-}
+}}
 
 // checkedFunc returns replacement after checking that it has the type of stock, the registry entry
 // it replaces.

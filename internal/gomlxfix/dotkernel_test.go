@@ -19,11 +19,7 @@ import (
 // test and puts the previous state back when it ends. Tests that use it must not run in parallel.
 func useDotKernel(tb testing.TB, fast bool) {
 	tb.Helper()
-	mu.Lock()
-	was := fastDotKernel.installed
-	mu.Unlock()
-	setWorkaround(fastDotKernel, fast)
-	tb.Cleanup(func() { setWorkaround(fastDotKernel, was) })
+	tb.Cleanup(setFor(fastDotKernel, fast))
 }
 
 // naiveProduct returns out + lhs·rhsᵀ (see dotProduct), accumulated in float64, for every element

@@ -157,3 +157,13 @@ func TestRequiredVersion(t *testing.T) {
 		}
 	}
 }
+
+// setFor installs (on) or restores (!on) w and returns what puts its previous state back; tests
+// that use it must not run in parallel.
+func setFor(w *workaround, on bool) (putBack func()) {
+	mu.Lock()
+	was := w.installed
+	mu.Unlock()
+	setWorkaround(w, on)
+	return func() { setWorkaround(w, was) }
+}

@@ -16,8 +16,8 @@ var fastReductions = &workaround{
 		"index (execReduceSumGeneric, execReduceMaxGeneric, execReduceMinGeneric with reduceOutputIterator in " +
 		"backends/simplego/exec_special_ops.go); the replacements walk runs along the innermost moving axis, " +
 		"in the same order, so the results are bit-identical",
-	install: installFastReductions,
-	restore: func() { putBackStockReductions(); putBackStockReductions = nil },
+	install: func() { reductionKernels.install() },
+	restore: func() { reductionKernels.restore() },
 }
 
 // InstallFastReductions replaces SimpleGo's float32 ReduceSum, ReduceMax and ReduceMin kernels
@@ -36,9 +36,6 @@ var simplegoReduceMax *simplego.DTypeMap
 
 //go:linkname simplegoReduceMin github.com/gomlx/gomlx/backends/simplego.reduceMinDTypeMap
 var simplegoReduceMin *simplego.DTypeMap
-
-// putBackStockReductions undoes installFastReductions; nil when it is not installed.
-var putBackStockReductions func()
 
 // reduceOp is a reduction: its kind and its initial value (SimpleGo's).
 type reduceOp struct {
@@ -92,28 +89,17 @@ func (op reduceOp) into(out []float32, step int, run []float32) {
 	}
 }
 
-func installFastReductions() {
+var reductionKernels = &kernelSwap{replacements: func() map[*simplego.DTypeMap]any {
 	checkBufferLayout()
-	ops := map[*simplego.DTypeMap]reduceOp{
-		simplegoReduceSum: {reduceSum, 0},
-		simplegoReduceMax: {reduceMax, dtypes.Float32.LowestValue().(float32)},
-		simplegoReduceMin: {reduceMin, dtypes.Float32.HighestValue().(float32)},
-	}
 	checkRegistry(simplegoReduceSum, "ReduceSum")
 	checkRegistry(simplegoReduceMax, "ReduceMax")
 	checkRegistry(simplegoReduceMin, "ReduceMin")
-	var undo []func()
-	for registry, op := range ops {
-		stock, stockPriority := registry.Map[dtypes.Float32], registry.Priority[dtypes.Float32]
-		undo = append(undo, func() { registry.Map[dtypes.Float32], registry.Priority[dtypes.Float32] = stock, stockPriority })
-		registry.Map[dtypes.Float32], registry.Priority[dtypes.Float32] = reduceKernel(stock, op), simplegoUserPriority
+	return map[*simplego.DTypeMap]any{
+		simplegoReduceSum: reduceKernel(simplegoReduceSum.Map[dtypes.Float32], reduceOp{reduceSum, 0}),
+		simplegoReduceMax: reduceKernel(simplegoReduceMax.Map[dtypes.Float32], reduceOp{reduceMax, dtypes.Float32.LowestValue().(float32)}),
+		simplegoReduceMin: reduceKernel(simplegoReduceMin.Map[dtypes.Float32], reduceOp{reduceMin, dtypes.Float32.HighestValue().(float32)}),
 	}
-	putBackStockReductions = func() {
-		for _, f := range undo {
-			f()
-		}
-	}
-}
+}}
 
 // reduceKernel returns a replacement for SimpleGo's float32 reduction kernel stock, of type
 // func(operand, output *Buffer, it *reduceOutputIterator, dtype dtypes.DType) with the unexported
@@ -158,44 +144,13 @@ func reduceFloat32(operand, output *simplego.Buffer, outStrides []int, op reduce
 	for i := range dst {
 		dst[i] = op.initial
 	}
-	if len(src) == 0 {
-		return
-	}
-	var counts, moves []int // per kept operand axis, outermost first: dimension and output stride
-	for axis, n := range dims {
-		if n == 1 {
-			continue
-		}
-		if last := len(counts) - 1; last >= 0 && moves[last] == outStrides[axis]*n {
-			counts[last] *= n
-			moves[last] = outStrides[axis]
-			continue
-		}
-		counts, moves = append(counts, n), append(moves, outStrides[axis])
-	}
-	if len(counts) == 0 {
-		dst[0] = op.fold(dst[0], src)
-		return
-	}
-	inner, innerStep := counts[len(counts)-1], moves[len(moves)-1]
-	outer, outerMoves := counts[:len(counts)-1], moves[:len(moves)-1]
-	index := make([]int, len(outer))
-	offset := 0
-	for i := 0; i < len(src); i += inner {
-		run := src[i : i+inner]
-		if innerStep == 0 {
+	walk := newStridedWalk(dims, outStrides)
+	walk.each(len(src), 0, func(i, offset int) {
+		run := src[i : i+walk.inner]
+		if walk.innerStep == 0 {
 			dst[offset] = op.fold(dst[offset], run)
 		} else {
-			op.into(dst[offset:], innerStep, run)
+			op.into(dst[offset:], walk.innerStep, run)
 		}
-		for axis := len(outer) - 1; axis >= 0; axis-- {
-			index[axis]++
-			offset += outerMoves[axis]
-			if index[axis] < outer[axis] {
-				break
-			}
-			index[axis] = 0
-			offset -= outer[axis] * outerMoves[axis]
-		}
-	}
+	})
 }

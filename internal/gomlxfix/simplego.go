@@ -6,13 +6,14 @@ import (
 	"unsafe"
 
 	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 )
 
 // SimpleGo keeps its per-dtype kernels in registries of type simplego.DTypeMap, which GoMLX v0.26.0
 // exports together with their Register method, but the registries themselves are unexported package
 // variables. The linknames below reach the ones the fast-dot-kernel workaround replaces entries of;
-// installFastDotKernel checks each registry's name before touching it.
+// each kernelSwap checks the registries it uses by name before touching them.
 
 //go:linkname simplegoDotKernels github.com/gomlx/gomlx/backends/simplego.dotGeneralKernelDTypeMap
 var simplegoDotKernels *simplego.DTypeMap
@@ -75,4 +76,43 @@ func float32s(buffer *simplego.Buffer) []float32 {
 // bufferShape returns the shape of a SimpleGo buffer.
 func bufferShape(buffer *simplego.Buffer) shapes.Shape {
 	return *(*shapes.Shape)(unsafe.Add(unsafe.Pointer(buffer), bufferLayout.shapeOffset))
+}
+
+// InstallKernels installs every workaround of this package that replaces SimpleGo kernels rather
+// than gradients: [InstallFastDotKernel], [InstallFastCopies], [InstallFastReductions] and
+// [InstallFastConv]. It changes nothing for other backends. The same rules as for [Install] apply.
+func InstallKernels() {
+	mu.Lock()
+	defer mu.Unlock()
+	for _, w := range []*workaround{fastDotKernel, fastCopies, fastReductions, fastConv} {
+		w.set(true)
+	}
+}
+
+// kernelSwap replaces float32 entries of SimpleGo's kernel registries, as vjpSwap replaces
+// gradient rules. replacements checks the registries and builds every replacement (from the stock
+// entries) before install changes any of them, so a check that panics leaves SimpleGo as it was.
+type kernelSwap struct {
+	replacements func() map[*simplego.DTypeMap]any
+	putBack      func() // nil when not installed
+}
+
+func (s *kernelSwap) install() {
+	replacements := s.replacements()
+	var undo []func()
+	for registry, replacement := range replacements {
+		stock, stockPriority := registry.Map[dtypes.Float32], registry.Priority[dtypes.Float32]
+		undo = append(undo, func() { registry.Map[dtypes.Float32], registry.Priority[dtypes.Float32] = stock, stockPriority })
+		registry.Map[dtypes.Float32], registry.Priority[dtypes.Float32] = replacement, simplegoUserPriority
+	}
+	s.putBack = func() {
+		for _, f := range undo {
+			f()
+		}
+	}
+}
+
+func (s *kernelSwap) restore() {
+	s.putBack()
+	s.putBack = nil
 }
