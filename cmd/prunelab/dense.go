@@ -230,11 +230,17 @@ func (d *dense) evalSets() []training.EvalSet {
 }
 
 // installMasks wraps the model so that the variables sel selects get masks, and builds it once
-// (an evaluation on the test set, whose metrics it returns) so that the masks exist.
-func (d *dense) installMasks(sel pruning.Selector) (training.Metrics, error) {
+// (an evaluation on the test set, whose metrics it returns) so that the masks exist. When cfg's
+// criterion scores with gradients (Taylor, SNIP, movement), it also sets cfg.Gradients.
+func (d *dense) installMasks(sel pruning.Selector, cfg *pruning.Config) (training.Metrics, error) {
 	d.fineTuning = true
 	d.sess.SetModel(models.BuildFn(pruning.WrapModelFn(pruning.ModelFn(d.model.Build), sel)))
-	return d.sess.Evaluate(d.split.test)
+	test, err := d.sess.Evaluate(d.split.test)
+	if err != nil || !needsGradients(cfg.Criterion) {
+		return test, err
+	}
+	cfg.Gradients, err = d.gradients()
+	return test, err
 }
 
 // gradients is a gradient source for gradient-based criteria: batches of the training images.

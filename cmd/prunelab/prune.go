@@ -264,14 +264,9 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	denseTest, err := d.installMasks(sel)
+	denseTest, err := d.installMasks(sel, &cfg)
 	if err != nil {
 		return err
-	}
-	if needsGradients(cfg.Criterion) {
-		if cfg.Gradients, err = d.gradients(); err != nil {
-			return err
-		}
 	}
 	if f.resetOptimizer {
 		if err := d.sess.ResetOptimizer(); err != nil {

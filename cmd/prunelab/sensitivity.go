@@ -152,14 +152,9 @@ func runSensitivity(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	denseTest, err := d.installMasks(sel)
+	denseTest, err := d.installMasks(sel, &cfg)
 	if err != nil {
 		return err
-	}
-	if needsGradients(cfg.Criterion) {
-		if cfg.Gradients, err = d.gradients(); err != nil {
-			return err
-		}
 	}
 	evalImages := d.split.val
 	if evalImages.N == 0 {
