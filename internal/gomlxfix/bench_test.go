@@ -51,3 +51,33 @@ func BenchmarkDenseStep(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkConv2DChannelsLast measures the implicit-GEMM convolution kernel alone on the layers of
+// LeNet-5 and Conv-4 at batch 64, dense and with 70% of the channels removed.
+//
+//	go test -run xxx -bench Conv2DChannelsLast ./internal/gomlxfix/
+func BenchmarkConv2DChannelsLast(b *testing.B) {
+	layers := []struct {
+		name           string
+		hw, k, in, out int
+	}{
+		{"lenet5-conv0", 28, 5, 1, 6}, {"lenet5-conv1", 14, 5, 6, 16}, {"lenet5-conv1-70%", 14, 5, 2, 5},
+		{"conv4-conv0", 32, 3, 3, 64}, {"conv4-conv1", 32, 3, 64, 64}, {"conv4-conv1-70%", 32, 3, 19, 19},
+	}
+	rng := rand.New(rand.NewPCG(5, 5))
+	for _, l := range layers {
+		const batch = 64
+		input := randomSlice[float32](rng, batch*l.hw*l.hw*l.in)
+		kernel := randomSlice[float32](rng, l.k*l.k*l.in*l.out)
+		output := make([]float32, batch*l.hw*l.hw*l.out)
+		pad := l.k / 2
+		s := Conv2DShape{Batch: batch, Height: l.hw, Width: l.hw, InChannels: l.in, KernelHeight: l.k, KernelWidth: l.k,
+			OutChannels: l.out, OutHeight: l.hw, OutWidth: l.hw, Strides: [2]int{1, 1}, Paddings: [2][2]int{{pad, pad}, {pad, pad}}}
+		b.Run(l.name, func(b *testing.B) {
+			for b.Loop() {
+				Conv2DChannelsLast(output, input, kernel, s)
+			}
+			b.ReportMetric(float64(batch*l.hw*l.hw*l.k*l.k*l.in*l.out)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+		})
+	}
+}

@@ -18,9 +18,9 @@ var fastConv = &workaround{
 	name: "fast-conv-kernel",
 	upstream: "GoMLX " + GoMLXVersion + "'s SimpleGo convolves one multiply-add at a time through multi-axis " +
 		"indices (execConvNoDilationGeneric in backends/simplego/convgeneral_exec.go), about 0.03-0.25 GMAC/s; " +
-		"the replacement, for channels-last 2-D convolutions without dilation or groups, gathers the patches of " +
-		"a few output positions at a time into a small buffer and multiplies them with the matrix kernel " +
-		"(implicit GEMM), other configurations keep SimpleGo's kernel",
+		"the replacement, for channels-last 2-D convolutions without dilation or groups, multiplies the zero-padded " +
+		"image read with a stride by each kernel row (implicit GEMM without a gather); other configurations keep " +
+		"SimpleGo's kernel",
 	install: func() { convKernels.install() },
 	restore: func() { convKernels.restore() },
 }
@@ -165,83 +165,44 @@ type Conv2DShape struct {
 }
 
 // Conv2DChannelsLast adds the convolution of input with kernel to output (zero it first for the
-// convolution itself), laid out as described by s; no dilations, no groups. The kernel is
-// transposed once to [out, kh·kw·in]; then, for tiles of convTile output positions of a row, the
-// patches are gathered into a [convTile, kh·kw·in] buffer (runs of `in` channels, zeros where the
-// window leaves the padded image) and multiplied with the transposed kernel by the fast-dot-kernel
-// product, on sizes zero-padded to what its assembly kernel takes whole. Batch elements are shared among goroutines, one per CPU. It panics if a slice is shorter
-// than s says.
+// convolution itself), laid out as described by s; no dilations, no groups. Batch elements are
+// shared among goroutines, one per CPU. It panics if a slice is shorter than s says.
+//
+// Each image is copied once into a buffer padded with the convolution's zeros (and some slack);
+// there, for one kernel row ky, the kw·in values that output position x of output row y reads are
+// consecutive, starting sx·in values after those of position x-1. So the buffer itself, read with a
+// row stride of sx·in, is the left operand of a matrix product with kernel row ky transposed to
+// [out, kw·in] (an implicit GEMM without a gather): one product per kernel row adds kernel row ky's
+// part of output row y, for all its positions and channels at once, by the fast-dot-kernel product.
+// The product runs on sizes that its assembly kernel takes whole: kw·in rounded up to 8 (the
+// kernel's extra columns are zeros, so the extra values read, from the next positions, add
+// nothing), the output channels to 4 and the positions to 2. An image holding an infinity or NaN
+// would spread it through those zero products (0·Inf is NaN), so it goes the way without extra
+// reads: its patches are gathered into a buffer, a few output positions at a time, and multiplied
+// with the whole kernel transposed.
 func Conv2DChannelsLast(output, input, kernel []float32, s Conv2DShape) {
 	batch, h, w, in := s.Batch, s.Height, s.Width, s.InChannels
 	kh, kw, out := s.KernelHeight, s.KernelWidth, s.OutChannels
 	oh, ow := s.OutHeight, s.OutWidth
-	sy, sx := s.Strides[0], s.Strides[1]
-	py, px := s.Paddings[0][0], s.Paddings[1][0]
 	depth := kh * kw * in
 	input, kernel, output = input[:batch*h*w*in], kernel[:depth*out], output[:batch*oh*ow*out]
-	// The product runs on padded sizes that the assembly kernel takes whole: the contracting depth
-	// rounded up to 8, the output channels to 4 and the tile's rows to 2, the padding all zeros.
-	depthP, outP := (depth+7)&^7, (out+3)&^3
-
-	// kernelT[f][(ky·kw + kx)·in + c] = kernel[ky][kx][c][f], zero-padded to [outP, depthP]
-	kernelT := make([]float32, outP*depthP)
-	for k := range depth {
-		row := kernel[k*out : (k+1)*out]
-		for f, v := range row {
-			kernelT[f*depthP+k] = v
-		}
-	}
-
-	work := func(b int, patches, products []float32) {
+	plan := newConvRows(kernel, s)
+	gather := newConvGather(kernel, s)
+	work := func(b int, buffers *convBuffers) {
 		image := input[b*h*w*in : (b+1)*h*w*in]
-		for y := range oh {
-			for x0 := 0; x0 < ow; x0 += convTile {
-				n := min(convTile, ow-x0)
-				nP := (n + 1) &^ 1
-				tile := patches[:nP*depthP]
-				clear(tile)
-				for t := range n {
-					patch := tile[t*depthP : t*depthP+depth]
-					for ky := range kh {
-						iy := y*sy + ky - py
-						if iy < 0 || iy >= h {
-							continue
-						}
-						for kx := range kw {
-							ix := (x0+t)*sx + kx - px
-							if ix < 0 || ix >= w {
-								continue
-							}
-							at, to := (iy*w+ix)*in, (ky*kw+kx)*in
-							if in < 8 { // a call to copy costs more than a few moves
-								for c := range in {
-									patch[to+c] = image[at+c]
-								}
-							} else {
-								copy(patch[to:to+in], image[at:at+in])
-							}
-						}
-					}
-				}
-				prod := products[:nP*outP]
-				clear(prod)
-				dotProduct(tile, kernelT, prod, depthP, depthP, outP, nP, outP, depthP)
-				o := ((b*oh+y)*ow + x0) * out
-				for t := range n {
-					dst, src := output[o+t*out:o+(t+1)*out], prod[t*outP:t*outP+out]
-					for f, v := range src {
-						dst[f] += v
-					}
-				}
-			}
+		dst := output[b*oh*ow*out : (b+1)*oh*ow*out]
+		if plan.spanP != plan.span && !allFinite(image) {
+			gather.run(dst, image, buffers)
+			return
 		}
+		plan.run(dst, image, buffers)
 	}
 
 	workers := min(runtime.GOMAXPROCS(0), batch)
 	if workers <= 1 {
-		patches, products := make([]float32, convTile*depthP), make([]float32, convTile*outP)
+		buffers := &convBuffers{}
 		for b := range batch {
-			work(b, patches, products)
+			work(b, buffers)
 		}
 		return
 	}
@@ -255,11 +216,194 @@ func Conv2DChannelsLast(output, input, kernel []float32, s Conv2DShape) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			patches, products := make([]float32, convTile*depthP), make([]float32, convTile*outP)
+			buffers := &convBuffers{}
 			for b := range next {
-				work(b, patches, products)
+				work(b, buffers)
 			}
 		}()
 	}
 	wg.Wait()
+}
+
+// convBuffers holds one goroutine's scratch buffers, grown on first use.
+type convBuffers struct {
+	padded, patches, products []float32
+}
+
+// grow returns (*buf)[:n], zeroed, reallocating when *buf is shorter.
+func grow(buf *[]float32, n int) []float32 {
+	if cap(*buf) < n {
+		*buf = make([]float32, n)
+	}
+	*buf = (*buf)[:n]
+	clear(*buf)
+	return *buf
+}
+
+// convRows is the gather-free way of Conv2DChannelsLast: products of the padded image, read with a
+// stride, with each kernel row.
+type convRows struct {
+	s                 Conv2DShape
+	span, spanP, outP int // kw·in and its rounding up to 8; out rounded up to 4
+	owP               int // output positions per row rounded up to 2
+	rowLen            int // values per row of the padded image
+	kernelRows        [][]float32
+}
+
+func newConvRows(kernel []float32, s Conv2DShape) *convRows {
+	in, kw, out := s.InChannels, s.KernelWidth, s.OutChannels
+	r := &convRows{s: s, span: kw * in, outP: (out + 3) &^ 3, owP: (s.OutWidth + 1) &^ 1}
+	r.spanP = (r.span + 7) &^ 7
+	paddedWidth := max(s.Paddings[1][0]+s.Width+s.Paddings[1][1], (s.OutWidth-1)*s.Strides[1]+kw)
+	r.rowLen = max(paddedWidth*in, (r.owP-1)*s.Strides[1]*in+r.spanP)
+	// kernelRows[ky][f·spanP + kx·in + c] = kernel[ky][kx][c][f]
+	r.kernelRows = make([][]float32, s.KernelHeight)
+	for ky := range r.kernelRows {
+		rows := make([]float32, r.outP*r.spanP)
+		for k := range r.span {
+			from := kernel[(ky*r.span+k)*out : (ky*r.span+k+1)*out]
+			for f, v := range from {
+				rows[f*r.spanP+k] = v
+			}
+		}
+		r.kernelRows[ky] = rows
+	}
+	return r
+}
+
+// run adds the convolution of one image [h, w, in] to dst [oh, ow, out].
+func (r *convRows) run(dst, image []float32, buffers *convBuffers) {
+	s := r.s
+	in, out, ow := s.InChannels, s.OutChannels, s.OutWidth
+	sy, py, px := s.Strides[0], s.Paddings[0][0], s.Paddings[1][0]
+	// padded[iy·rowLen + (px+ix)·in + c] = image[iy][ix][c]; zeros around.
+	padded := grow(&buffers.padded, s.Height*r.rowLen)
+	for iy := range s.Height {
+		copy(padded[iy*r.rowLen+px*in:], image[iy*s.Width*in:(iy+1)*s.Width*in])
+	}
+	products := grow(&buffers.products, r.owP*r.outP)
+	for y := range s.OutHeight {
+		clear(products)
+		for ky := range s.KernelHeight {
+			iy := y*sy + ky - py
+			if iy < 0 || iy >= s.Height {
+				continue
+			}
+			dotProduct(padded[iy*r.rowLen:], r.kernelRows[ky], products, s.Strides[1]*in, r.spanP, r.outP, r.owP, r.outP, r.spanP)
+		}
+		row := dst[y*ow*out : (y+1)*ow*out]
+		for x := range ow {
+			to, from := row[x*out:(x+1)*out], products[x*r.outP:x*r.outP+out]
+			for f, v := range from {
+				to[f] += v
+			}
+		}
+	}
+}
+
+// allFinite reports whether values holds no infinity and no NaN.
+func allFinite(values []float32) bool {
+	// v-v is 0 for finite values and NaN otherwise; eight sums do not wait for each other.
+	var a0, a1, a2, a3, a4, a5, a6, a7 float32
+	n := len(values) &^ 7
+	for i := 0; i < n; i += 8 {
+		v := values[i : i+8 : i+8]
+		a0 += v[0] - v[0]
+		a1 += v[1] - v[1]
+		a2 += v[2] - v[2]
+		a3 += v[3] - v[3]
+		a4 += v[4] - v[4]
+		a5 += v[5] - v[5]
+		a6 += v[6] - v[6]
+		a7 += v[7] - v[7]
+	}
+	for _, v := range values[n:] {
+		a0 += v - v
+	}
+	return a0+a1+a2+a3+a4+a5+a6+a7 == 0
+}
+
+// convGather is the way of Conv2DChannelsLast for images that are not all finite: patches gathered
+// a few output positions at a time and multiplied with the transposed kernel.
+type convGather struct {
+	s                   Conv2DShape
+	depth, depthP, outP int
+	kernelT             []float32
+}
+
+func newConvGather(kernel []float32, s Conv2DShape) *convGather {
+	g := &convGather{s: s, depth: s.KernelHeight * s.KernelWidth * s.InChannels, outP: (s.OutChannels + 3) &^ 3}
+	g.depthP = (g.depth + 7) &^ 7
+	// kernelT[f][(ky·kw + kx)·in + c] = kernel[ky][kx][c][f], zero-padded to [outP, depthP]
+	g.kernelT = make([]float32, g.outP*g.depthP)
+	for k := range g.depth {
+		for f, v := range kernel[k*s.OutChannels : (k+1)*s.OutChannels] {
+			g.kernelT[f*g.depthP+k] = v
+		}
+	}
+	return g
+}
+
+// run adds the convolution of one image [h, w, in] to dst [oh, ow, out].
+func (g *convGather) run(dst, image []float32, buffers *convBuffers) {
+	s := g.s
+	h, w, in := s.Height, s.Width, s.InChannels
+	kh, kw, out := s.KernelHeight, s.KernelWidth, s.OutChannels
+	sy, sx := s.Strides[0], s.Strides[1]
+	py, px := s.Paddings[0][0], s.Paddings[1][0]
+	depth, depthP, outP := g.depth, g.depthP, g.outP
+	kernelT := g.kernelT
+	patches, products := grow(&buffers.patches, convTile*depthP), grow(&buffers.products, convTile*outP)
+	for y := range s.OutHeight {
+		for x0 := 0; x0 < s.OutWidth; x0 += convTile {
+			n := min(convTile, s.OutWidth-x0)
+			nP := (n + 1) &^ 1
+			tile := patches[:nP*depthP]
+			clear(tile)
+			for t := range n {
+				patch := tile[t*depthP : t*depthP+depth]
+				ix0 := (x0+t)*sx - px
+				inside := ix0 >= 0 && ix0+kw <= w // the window's columns are all in the image
+				for ky := range kh {
+					iy := y*sy + ky - py
+					if iy < 0 || iy >= h {
+						continue
+					}
+					row, to := image[iy*w*in:(iy+1)*w*in], ky*kw*in
+					if inside { // kw·in consecutive values of the image
+						copyRun(patch[to:to+kw*in], row[ix0*in:(ix0+kw)*in])
+						continue
+					}
+					for kx := range kw {
+						if ix := ix0 + kx; ix >= 0 && ix < w {
+							copyRun(patch[to+kx*in:to+(kx+1)*in], row[ix*in:(ix+1)*in])
+						}
+					}
+				}
+			}
+			prod := products[:nP*outP]
+			clear(prod)
+			dotProduct(tile, kernelT, prod, depthP, depthP, outP, nP, outP, depthP)
+			o := (y*s.OutWidth + x0) * out
+			for t := range n {
+				to, from := dst[o+t*out:o+(t+1)*out], prod[t*outP:t*outP+out]
+				for f, v := range from {
+					to[f] += v
+				}
+			}
+		}
+	}
+}
+
+// copyRun copies src into dst (of the same length), with a loop for short runs, where a call to
+// copy costs more than the moves.
+func copyRun(dst, src []float32) {
+	if len(src) >= 16 {
+		copy(dst, src)
+		return
+	}
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = v
+	}
 }

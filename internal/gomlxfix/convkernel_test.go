@@ -64,3 +64,41 @@ func TestFastConvMatchesStock(t *testing.T) {
 		})
 	}
 }
+
+// TestFastConvNonFinite checks that an infinity or NaN in an image reaches exactly the outputs
+// whose windows hold it, as with SimpleGo's kernel (the gather-free way reads values beyond a
+// window, against zero kernel entries, so such images take the gathering way), and that a batch
+// mixing finite and non-finite images gets both right.
+func TestFastConvNonFinite(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	for _, c := range []struct{ batch, hw, in, k, out int }{{3, 9, 1, 5, 6}, {2, 7, 3, 3, 5}, {2, 6, 19, 3, 19}} {
+		dims := []int{c.batch, c.hw, c.hw, c.in}
+		values := randomSlice[float32](rng, size(dims))
+		image := c.hw * c.hw * c.in
+		values[image+(2*c.hw+3)*c.in] = float32(math.Inf(1)) // second image only
+		values[image+(5*c.hw+1)*c.in] = float32(math.NaN())
+		x := tensors.FromFlatDataAndDimensions(values, dims...)
+		k := tensors.FromFlatDataAndDimensions(randomSlice[float32](rng, c.k*c.k*c.in*c.out), c.k, c.k, c.in, c.out)
+		run := func(fast bool) []float32 {
+			defer setFor(fastConv, fast)()
+			return tensors.MustCopyFlatData[float32](graph.MustExecOnce(backend(), func(x, k *graph.Node) *graph.Node {
+				return graph.Convolve(x, k).StridePerAxis(1, 1).PadSame().Done()
+			}, x, k))
+		}
+		stock, fast := run(false), run(true)
+		finite := 0
+		for i := range stock {
+			s, f := float64(stock[i]), float64(fast[i])
+			same := (math.IsNaN(s) && math.IsNaN(f)) || (math.IsInf(s, 0) && s == f) || math.Abs(s-f) <= 1e-5*float64(c.k*c.k*c.in)
+			if !same {
+				t.Fatalf("%+v: output %d is %v, SimpleGo's %v", c, i, f, s)
+			}
+			if !math.IsNaN(s) && !math.IsInf(s, 0) {
+				finite++
+			}
+		}
+		if finite == len(stock) || finite < len(stock)/2 {
+			t.Errorf("%+v: %d of %d outputs finite: the test's non-finite values did not do what it meant", c, finite, len(stock))
+		}
+	}
+}

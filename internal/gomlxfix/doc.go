@@ -45,11 +45,21 @@
 //     innermost axis in the same order, so its results are bit-identical. Batch norm's statistics,
 //     bias gradients and max pooling are reductions.
 //
+//   - "fast-binary-ops" ([InstallFastBinaryOps]): SimpleGo computes Add, Sub, Mul, Div, Max and Min
+//     of operands of different shapes (implicit broadcasting of axes of dimension 1: bias adds,
+//     batch-norm arithmetic) one element at a time through a multi-axis iterator per operand; the
+//     replacement walks runs along the innermost moving axis with the same arithmetic (bit-identical).
+//     These executors are not in a kernel registry: they are swapped in SimpleGo's node-executor
+//     table.
+//
 //   - "fast-conv-kernel" ([InstallFastConv]): SimpleGo convolves one multiply-add at a time through
 //     multi-axis indices. For channels-last 2-D convolutions without dilations or groups the
-//     replacement gathers the patches of 32 output positions at a time into a small buffer and
-//     multiplies them with the transposed kernel by the fast-dot-kernel product (an implicit GEMM,
-//     batch elements shared among CPUs); other convolutions keep SimpleGo's kernel. Package nn uses
+//     replacement copies each image once into a zero-padded buffer and, for each output row and
+//     kernel row, multiplies that buffer read with a stride (the positions' windows overlap in it)
+//     with the kernel row by the fast-dot-kernel product: an implicit GEMM without a gather, batch
+//     elements shared among CPUs. Images holding infinities or NaNs have their patches gathered
+//     instead (the strided reads go beyond windows against zero kernel entries, and 0·Inf is NaN).
+//     Other convolutions keep SimpleGo's kernel. Package nn uses
 //     GoMLX's convolution on SimpleGo in graphs that do not train (evaluation, inference, traced
 //     programs), and patches × matmul where gradients are needed.
 //

@@ -19,6 +19,7 @@ func ExampleInstall() {
 	// fast-dot-kernel true
 	// fast-copies true
 	// fast-reductions true
+	// fast-binary-ops true
 	// fast-conv-kernel true
 	// first-extreme-gradient true
 	// slice-gradient-without-pad true

@@ -40,7 +40,7 @@ var (
 	mu sync.Mutex
 
 	// registry holds every workaround, in the order Install applies them.
-	registry = []*workaround{fastDotGradient, fastDotKernel, fastCopies, fastReductions, fastConv, firstExtremeGradient, sliceGradient, convGradient, poolGradient}
+	registry = []*workaround{fastDotGradient, fastDotKernel, fastCopies, fastReductions, fastBinary, fastConv, firstExtremeGradient, sliceGradient, convGradient, poolGradient}
 )
 
 // set installs (on) or restores (!on) w; mu must be held.

@@ -79,12 +79,12 @@ func bufferShape(buffer *simplego.Buffer) shapes.Shape {
 }
 
 // InstallKernels installs every workaround of this package that replaces SimpleGo kernels rather
-// than gradients: [InstallFastDotKernel], [InstallFastCopies], [InstallFastReductions] and
-// [InstallFastConv]. It changes nothing for other backends. The same rules as for [Install] apply.
+// than gradients: [InstallFastDotKernel], [InstallFastCopies], [InstallFastReductions],
+// [InstallFastBinaryOps] and [InstallFastConv]. It changes nothing for other backends. The same rules as for [Install] apply.
 func InstallKernels() {
 	mu.Lock()
 	defer mu.Unlock()
-	for _, w := range []*workaround{fastDotKernel, fastCopies, fastReductions, fastConv} {
+	for _, w := range []*workaround{fastDotKernel, fastCopies, fastReductions, fastBinary, fastConv} {
 		w.set(true)
 	}
 }
