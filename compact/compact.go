@@ -623,7 +623,7 @@ func rebuild(p *program.Program, values map[string][]float32, kept [][][]bool, c
 		}
 	}
 	np.Output = newIdx[p.Output]
-	np = prune(np)
+	np = np.Prune()
 	for i, op := range np.Ops {
 		if slices.Contains(op.Dims, 0) {
 			return nil, nil, fmt.Errorf("%w: op #%d (%s, near %s) would have shape %v", ErrEmptyLayer, i, op.Type,
@@ -639,43 +639,6 @@ func rebuild(p *program.Program, values map[string][]float32, kept [][][]bool, c
 		return nil, nil, fmt.Errorf("compact: the compacted program is invalid: %w", err)
 	}
 	return np, nvalues, nil
-}
-
-// prune drops the ops (and variables) the output does not depend on.
-func prune(p *program.Program) *program.Program {
-	needed := make([]bool, len(p.Ops))
-	needed[p.Output] = true
-	needed[p.Input()] = true
-	for i := len(p.Ops) - 1; i >= 0; i-- {
-		if needed[i] {
-			for _, in := range p.Ops[i].Inputs {
-				needed[in] = true
-			}
-		}
-	}
-	out := &program.Program{Version: p.Version}
-	idx := make([]int, len(p.Ops))
-	used := map[string]bool{}
-	for i, op := range p.Ops {
-		if !needed[i] {
-			continue
-		}
-		for k, in := range op.Inputs {
-			op.Inputs[k] = idx[in]
-		}
-		if op.Type == program.OpVariable {
-			used[op.Var] = true
-		}
-		idx[i] = len(out.Ops)
-		out.Ops = append(out.Ops, op)
-	}
-	out.Output = idx[p.Output]
-	for _, v := range p.Variables {
-		if used[v.Path] {
-			out.Variables = append(out.Variables, v)
-		}
-	}
-	return out
 }
 
 // MACs counts the multiply-accumulates per example of the program's Dot, DotGeneral and

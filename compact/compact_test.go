@@ -200,7 +200,8 @@ func TestCompactErrors(t *testing.T) {
 }
 
 // TestGroupMasks prunes coupled channels together (DepGraph-style): in ResNet-20 the residual
-// streams' channels go with every layer that adds to them, so compaction can remove them.
+// streams' channels go with every layer that adds to them, so compaction can remove them. The
+// compacted programs also run folded (program.Fold), as the benchmark runs them.
 func TestGroupMasks(t *testing.T) {
 	b := goBackend(t)
 	for _, name := range []string{"lenet-300-100", "resnet-20"} {
@@ -230,8 +231,17 @@ func TestGroupMasks(t *testing.T) {
 					t.Errorf("removed %d of %d removable channels (%.2f), want about %.2f", rep.RemovedChannels, removable, got, sparsity)
 				}
 				x := randomBatch(4, m.InputShape, 3)
-				if d := maxDiff(run(t, b, p, values, x), run(t, b, res.Program, res.Values, x)); d > 1e-5 {
+				masked, compacted := run(t, b, p, values, x), run(t, b, res.Program, res.Values, x)
+				if d := maxDiff(masked, compacted); d > 1e-5 {
 					t.Errorf("compacted outputs differ from the masked model's by %g", d)
+				}
+				// Folded for inference (compensation terms expanded once), the same.
+				fp, fv, err := program.Fold(b, res.Program, res.Values)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := maxDiff(compacted, run(t, b, fp, fv, x)); d > 1e-6 {
+					t.Errorf("folded compacted outputs differ by %g", d)
 				}
 				t.Logf("%s group-pruned %.0f%%: %d of %d channels removed, params %d -> %d, MACs %.2fx fewer",
 					name, 100*sparsity, rep.RemovedChannels, rep.Channels, rep.ParamsBefore, rep.ParamsAfter, rep.Speedup)

@@ -304,9 +304,14 @@ func programAccuracy(pl *pipeline, p *program.Program, values map[string][]float
 	return float64(correct) / float64(n), nil
 }
 
-// timeProgram returns the median time of one inference of p on a batch of the given size, over
-// runs runs after one warm-up run (which compiles).
+// timeProgram returns the median time of one inference of p (with its input-independent ops
+// folded, see program.Fold) on a batch of the given size, over runs runs after one warm-up run
+// (which compiles).
 func timeProgram(pl *pipeline, p *program.Program, values map[string][]float32, batch, runs int) (time.Duration, error) {
+	p, values, err := program.Fold(pl.sess.Backend(), p, values)
+	if err != nil {
+		return 0, err
+	}
 	ctx, err := p.NewContext(values)
 	if err != nil {
 		return 0, err

@@ -191,11 +191,9 @@ func Conv2DChannelsLast(output, input, kernel []float32, s Conv2DShape) {
 	work := func(b int, buffers *convBuffers) {
 		image := input[b*h*w*in : (b+1)*h*w*in]
 		dst := output[b*oh*ow*out : (b+1)*oh*ow*out]
-		if plan.spanP != plan.span && !allFinite(image) {
+		if !plan.run(dst, image, buffers) {
 			gather.run(dst, image, buffers)
-			return
 		}
-		plan.run(dst, image, buffers)
 	}
 
 	workers := min(runtime.GOMAXPROCS(0), batch)
@@ -271,15 +269,27 @@ func newConvRows(kernel []float32, s Conv2DShape) *convRows {
 	return r
 }
 
-// run adds the convolution of one image [h, w, in] to dst [oh, ow, out].
-func (r *convRows) run(dst, image []float32, buffers *convBuffers) {
+// run adds the convolution of one image [h, w, in] to dst [oh, ow, out] and returns true, or
+// returns false, leaving dst as it was, if the image holds an infinity or a NaN that the products
+// would read against zero kernel entries (when kw·in is not a multiple of 8).
+func (r *convRows) run(dst, image []float32, buffers *convBuffers) bool {
 	s := r.s
 	in, out, ow := s.InChannels, s.OutChannels, s.OutWidth
 	sy, py, px := s.Strides[0], s.Paddings[0][0], s.Paddings[1][0]
 	// padded[iy·rowLen + (px+ix)·in + c] = image[iy][ix][c]; zeros around.
 	padded := grow(&buffers.padded, s.Height*r.rowLen)
+	finite := true
 	for iy := range s.Height {
-		copy(padded[iy*r.rowLen+px*in:], image[iy*s.Width*in:(iy+1)*s.Width*in])
+		row := image[iy*s.Width*in : (iy+1)*s.Width*in]
+		to := padded[iy*r.rowLen+px*in:]
+		if r.spanP == r.span {
+			copy(to, row)
+		} else {
+			finite = copyFinite(to, row) && finite
+		}
+	}
+	if !finite {
+		return false
 	}
 	products := grow(&buffers.products, r.owP*r.outP)
 	for y := range s.OutHeight {
@@ -299,15 +309,18 @@ func (r *convRows) run(dst, image []float32, buffers *convBuffers) {
 			}
 		}
 	}
+	return true
 }
 
-// allFinite reports whether values holds no infinity and no NaN.
-func allFinite(values []float32) bool {
+// copyFinite copies src into dst and reports whether src holds no infinity and no NaN.
+func copyFinite(dst, src []float32) bool {
+	dst = dst[:len(src)]
 	// v-v is 0 for finite values and NaN otherwise; eight sums do not wait for each other.
 	var a0, a1, a2, a3, a4, a5, a6, a7 float32
-	n := len(values) &^ 7
+	n := len(src) &^ 7
 	for i := 0; i < n; i += 8 {
-		v := values[i : i+8 : i+8]
+		v, d := src[i:i+8:i+8], dst[i:i+8:i+8]
+		d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
 		a0 += v[0] - v[0]
 		a1 += v[1] - v[1]
 		a2 += v[2] - v[2]
@@ -317,8 +330,9 @@ func allFinite(values []float32) bool {
 		a6 += v[6] - v[6]
 		a7 += v[7] - v[7]
 	}
-	for _, v := range values[n:] {
-		a0 += v - v
+	for i := n; i < len(src); i++ {
+		dst[i] = src[i]
+		a0 += src[i] - src[i]
 	}
 	return a0+a1+a2+a3+a4+a5+a6+a7 == 0
 }
