@@ -134,7 +134,7 @@ func reduceKernel(stock any, op reduceOp) any {
 // outStrides (the output stride of each operand axis, 0 for reduced axes), visiting the operand in
 // order as SimpleGo does. Operand axes of dimension 1 are dropped and axes that continue each other
 // are merged; runs along the innermost remaining axis go into one output (a reduced axis) or into
-// consecutive ones.
+// consecutive ones, the two axes around them in loops here and the others by a strided walk.
 func reduceFloat32(operand, output *simplego.Buffer, outStrides []int, op reduceOp) {
 	src, dst := float32s(operand), float32s(output)
 	dims := bufferShape(operand).Dimensions
@@ -145,12 +145,32 @@ func reduceFloat32(operand, output *simplego.Buffer, outStrides []int, op reduce
 		dst[i] = op.initial
 	}
 	walk := newStridedWalk(dims, outStrides)
+	inner, step := walk.inner, walk.innerStep
+	// The two axes around the innermost run are looped over here, in order, so that the walk (a
+	// call per block) does not dominate when runs are short: max pooling of a few channels, as
+	// [batch, h, 2, w, 2, channels] reduced over its window axes, has runs of a few values.
+	n1, m1, n2, m2 := 1, 0, 1, 0
+	if l := len(walk.outer); l > 0 {
+		n1, m1 = walk.outer[l-1], walk.outerMoves[l-1]
+		walk.outer, walk.outerMoves = walk.outer[:l-1], walk.outerMoves[:l-1]
+	}
+	if l := len(walk.outer); l > 0 {
+		n2, m2 = walk.outer[l-1], walk.outerMoves[l-1]
+		walk.outer, walk.outerMoves = walk.outer[:l-1], walk.outerMoves[:l-1]
+	}
+	walk.inner = inner * n1 * n2
 	walk.each(len(src), 0, func(i, offset int) {
-		run := src[i : i+walk.inner]
-		if walk.innerStep == 0 {
-			dst[offset] = op.fold(dst[offset], run)
-		} else {
-			op.into(dst[offset:], walk.innerStep, run)
+		for a := range n2 {
+			for b := range n1 {
+				o := offset + a*m2 + b*m1
+				run := src[i : i+inner]
+				i += inner
+				if step == 0 {
+					dst[o] = op.fold(dst[o], run)
+				} else {
+					op.into(dst[o:], step, run)
+				}
+			}
 		}
 	})
 }

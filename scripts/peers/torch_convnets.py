@@ -31,13 +31,15 @@ class LeNet5(nn.Module):
 
     input_shape = (1, 28, 28)
 
-    def __init__(self):
+    def __init__(self, widths=(6, 16, 120, 84)):
+        """widths: of conv0, conv1, fc0 and fc1 (narrower ones make a compacted LeNet-5)."""
         super().__init__()
-        self.conv0 = nn.Conv2d(1, 6, 5, padding=2)
-        self.conv1 = nn.Conv2d(6, 16, 5)
-        self.fc0 = nn.Linear(400, 120)
-        self.fc1 = nn.Linear(120, 84)
-        self.fc2 = nn.Linear(84, 10)
+        c0, c1, f0, f1 = widths
+        self.conv0 = nn.Conv2d(1, c0, 5, padding=2)
+        self.conv1 = nn.Conv2d(c0, c1, 5)
+        self.fc0 = nn.Linear(c1 * 25, f0)
+        self.fc1 = nn.Linear(f0, f1)
+        self.fc2 = nn.Linear(f1, 10)
         glorot(self)
 
     def forward(self, x):
@@ -52,19 +54,20 @@ class ConvNet(nn.Module):
 
     input_shape = (3, 32, 32)
 
-    def __init__(self, blocks):
+    def __init__(self, blocks, widths=None, fc=256):
+        """widths: the filters of each block (default 64, 128, 256); fc: of fc0 and fc1."""
         super().__init__()
         layers, channels = [], 3
         for b in range(blocks):
-            filters = 64 << b
+            filters = widths[b] if widths else 64 << b
             layers += [nn.Conv2d(channels, filters, 3, padding=1), nn.ReLU(),
                        nn.Conv2d(filters, filters, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
             channels = filters
         self.features = nn.Sequential(*layers)
         side = 32 >> blocks
-        self.fc0 = nn.Linear(channels * side * side, 256)
-        self.fc1 = nn.Linear(256, 256)
-        self.fc2 = nn.Linear(256, 10)
+        self.fc0 = nn.Linear(channels * side * side, fc)
+        self.fc1 = nn.Linear(fc, fc)
+        self.fc2 = nn.Linear(fc, 10)
         glorot(self)
 
     def forward(self, x):
@@ -95,17 +98,18 @@ class ResNet20(nn.Module):
 
     input_shape = (3, 32, 32)
 
-    def __init__(self):
+    def __init__(self, widths=(16, 32, 64)):
+        """widths: of each stage's residual stream and convolutions (narrower: a compacted ResNet-20)."""
         super().__init__()
-        self.conv0 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
-        self.bn0 = nn.BatchNorm2d(16)
-        blocks, inputs = [], 16
-        for stage, filters in enumerate([16, 32, 64]):
+        self.conv0 = nn.Conv2d(3, widths[0], 3, padding=1, bias=False)
+        self.bn0 = nn.BatchNorm2d(widths[0])
+        blocks, inputs = [], widths[0]
+        for stage, filters in enumerate(widths):
             for b in range(3):
                 blocks.append(BasicBlock(inputs, filters, 2 if stage > 0 and b == 0 else 1))
                 inputs = filters
         self.blocks = nn.Sequential(*blocks)
-        self.fc0 = nn.Linear(64, 10)
+        self.fc0 = nn.Linear(widths[-1], 10)
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.kaiming_normal_(m.weight)
