@@ -169,17 +169,17 @@ type Conv2DShape struct {
 // shared among goroutines, one per CPU. It panics if a slice is shorter than s says.
 //
 // Each image is copied once into a buffer padded with the convolution's zeros (and some slack);
-// there, for one kernel row ky, the kw·in values that output position x of output row y reads are
-// consecutive, starting sx·in values after those of position x-1. So the buffer itself, read with a
-// row stride of sx·in, is the left operand of a matrix product with kernel row ky transposed to
-// [out, kw·in] (an implicit GEMM without a gather): one product per kernel row adds kernel row ky's
-// part of output row y, for all its positions and channels at once, by the fast-dot-kernel product.
-// The product runs on sizes that its assembly kernel takes whole: kw·in rounded up to 8 (the
-// kernel's extra columns are zeros, so the extra values read, from the next positions, add
-// nothing), the output channels to 4 and the positions to 2. An image holding an infinity or NaN
-// would spread it through those zero products (0·Inf is NaN), so it goes the way without extra
-// reads: its patches are gathered into a buffer, a few output positions at a time, and multiplied
-// with the whole kernel transposed.
+// there, within one padded row, the kw·in values that output position x reads are consecutive,
+// starting sx·in values after those of position x-1, and the kh rows of its window are rowLen
+// values apart. So the buffer itself, read with a row stride of sx·in in kh runs (one per kernel
+// row), is the left operand of a matrix product with the kernel transposed to [out, kh·kw·in] (an
+// implicit GEMM without a gather): one product per output row, for all its positions and channels
+// at once, by the fast-dot-kernel product (dotProductSegments). The product runs on sizes that its
+// assembly kernel takes whole: kw·in rounded up to 8 (the kernel's extra columns are zeros, so the
+// extra values read, from the next positions, add nothing), the output channels to 4 and the
+// positions to 2. An image holding an infinity or NaN would spread it through those zero products
+// (0·Inf is NaN), so it goes the way without extra reads: its patches are gathered into a buffer, a
+// few output positions at a time, and multiplied with the whole kernel transposed.
 func Conv2DChannelsLast(output, input, kernel []float32, s Conv2DShape) {
 	batch, h, w, in := s.Batch, s.Height, s.Width, s.InChannels
 	kh, kw, out := s.KernelHeight, s.KernelWidth, s.OutChannels
@@ -244,27 +244,27 @@ type convRows struct {
 	s                 Conv2DShape
 	span, spanP, outP int // kw·in and its rounding up to 8; out rounded up to 4
 	owP               int // output positions per row rounded up to 2
-	rowLen            int // values per row of the padded image
-	kernelRows        [][]float32
+	rowLen, rows      int // values per row of the padded image, and its rows
+	kernelT           []float32
 }
 
 func newConvRows(kernel []float32, s Conv2DShape) *convRows {
-	in, kw, out := s.InChannels, s.KernelWidth, s.OutChannels
+	in, kh, kw, out := s.InChannels, s.KernelHeight, s.KernelWidth, s.OutChannels
 	r := &convRows{s: s, span: kw * in, outP: (out + 3) &^ 3, owP: (s.OutWidth + 1) &^ 1}
 	r.spanP = (r.span + 7) &^ 7
 	paddedWidth := max(s.Paddings[1][0]+s.Width+s.Paddings[1][1], (s.OutWidth-1)*s.Strides[1]+kw)
 	r.rowLen = max(paddedWidth*in, (r.owP-1)*s.Strides[1]*in+r.spanP)
-	// kernelRows[ky][f·spanP + kx·in + c] = kernel[ky][kx][c][f]
-	r.kernelRows = make([][]float32, s.KernelHeight)
-	for ky := range r.kernelRows {
-		rows := make([]float32, r.outP*r.spanP)
+	r.rows = max(s.Paddings[0][0]+s.Height+s.Paddings[0][1], (s.OutHeight-1)*s.Strides[0]+kh)
+	// kernelT[f][ky·spanP + kx·in + c] = kernel[ky][kx][c][f]: each filter's kernel rows one after
+	// the other, each padded to spanP.
+	depth := kh * r.spanP
+	r.kernelT = make([]float32, r.outP*depth)
+	for ky := range kh {
 		for k := range r.span {
-			from := kernel[(ky*r.span+k)*out : (ky*r.span+k+1)*out]
-			for f, v := range from {
-				rows[f*r.spanP+k] = v
+			for f, v := range kernel[(ky*r.span+k)*out : (ky*r.span+k+1)*out] {
+				r.kernelT[f*depth+ky*r.spanP+k] = v
 			}
 		}
-		r.kernelRows[ky] = rows
 	}
 	return r
 }
@@ -274,14 +274,14 @@ func newConvRows(kernel []float32, s Conv2DShape) *convRows {
 // would read against zero kernel entries (when kw·in is not a multiple of 8).
 func (r *convRows) run(dst, image []float32, buffers *convBuffers) bool {
 	s := r.s
-	in, out, ow := s.InChannels, s.OutChannels, s.OutWidth
+	in, out, ow, kh := s.InChannels, s.OutChannels, s.OutWidth, s.KernelHeight
 	sy, py, px := s.Strides[0], s.Paddings[0][0], s.Paddings[1][0]
-	// padded[iy·rowLen + (px+ix)·in + c] = image[iy][ix][c]; zeros around.
-	padded := grow(&buffers.padded, s.Height*r.rowLen)
+	// padded[(py+iy)·rowLen + (px+ix)·in + c] = image[iy][ix][c]; zeros around.
+	padded := grow(&buffers.padded, r.rows*r.rowLen)
 	finite := true
 	for iy := range s.Height {
 		row := image[iy*s.Width*in : (iy+1)*s.Width*in]
-		to := padded[iy*r.rowLen+px*in:]
+		to := padded[(py+iy)*r.rowLen+px*in:]
 		if r.spanP == r.span {
 			copy(to, row)
 		} else {
@@ -293,14 +293,11 @@ func (r *convRows) run(dst, image []float32, buffers *convBuffers) bool {
 	}
 	products := grow(&buffers.products, r.owP*r.outP)
 	for y := range s.OutHeight {
+		// The window rows of output row y are padded rows y·sy … y·sy+kh-1: kh runs of spanP
+		// values, rowLen apart, for each position, contracted in one pass.
 		clear(products)
-		for ky := range s.KernelHeight {
-			iy := y*sy + ky - py
-			if iy < 0 || iy >= s.Height {
-				continue
-			}
-			dotProduct(padded[iy*r.rowLen:], r.kernelRows[ky], products, s.Strides[1]*in, r.spanP, r.outP, r.owP, r.outP, r.spanP)
-		}
+		dotProductSegments(padded[y*sy*r.rowLen:], r.kernelT, products, s.Strides[1]*in, kh*r.spanP, r.outP, r.owP,
+			r.outP, r.spanP, kh, r.rowLen)
 		row := dst[y*ow*out : (y+1)*ow*out]
 		for x := range ow {
 			to, from := row[x*out:(x+1)*out], products[x*r.outP:x*r.outP+out]

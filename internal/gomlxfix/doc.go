@@ -54,10 +54,10 @@
 //
 //   - "fast-conv-kernel" ([InstallFastConv]): SimpleGo convolves one multiply-add at a time through
 //     multi-axis indices. For channels-last 2-D convolutions without dilations or groups the
-//     replacement copies each image once into a zero-padded buffer and, for each output row and
-//     kernel row, multiplies that buffer read with a stride (the positions' windows overlap in it)
-//     with the kernel row by the fast-dot-kernel product: an implicit GEMM without a gather, batch
-//     elements shared among CPUs. Images holding infinities or NaNs have their patches gathered
+//     replacement copies each image once into a zero-padded buffer and, for each output row,
+//     multiplies that buffer read with a stride, in one run per kernel row (the positions' windows
+//     overlap in it), with the transposed kernel by the fast-dot-kernel product: an implicit GEMM
+//     without a gather, batch elements shared among CPUs. Images holding infinities or NaNs have their patches gathered
 //     instead (the strided reads go beyond windows against zero kernel entries, and 0·Inf is NaN).
 //     Other convolutions keep SimpleGo's kernel. Package nn uses
 //     GoMLX's convolution on SimpleGo in graphs that do not train (evaluation, inference, traced

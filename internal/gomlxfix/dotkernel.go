@@ -156,7 +156,7 @@ func dotProduct(lhs, rhs, out []float32, lhsStride, rhsStride, outStride, rows, 
 		return
 	}
 	_, _, _ = lhs[(rows2-1)*lhsStride+depth8-1], rhs[(cols4-1)*rhsStride+depth8-1], out[(rows2-1)*outStride+cols4-1]
-	asm(&lhs[0], &rhs[0], &out[0], lhsStride, rhsStride, outStride, rows2, cols4, depth8)
+	asm(&lhs[0], &rhs[0], &out[0], lhsStride, rhsStride, outStride, rows2, cols4, depth8, 1, 0)
 	if depth8 < depth {
 		dotTileGo(lhs[depth8:], rhs[depth8:], out, lhsStride, rhsStride, outStride, rows2, cols4, depth-depth8)
 	}
@@ -165,6 +165,34 @@ func dotProduct(lhs, rhs, out []float32, lhsStride, rhsStride, outStride, rows, 
 	}
 	if rows2 < rows {
 		dotTileGo(lhs[rows2*lhsStride:], rhs, out[rows2*outStride:], lhsStride, rhsStride, outStride, rows-rows2, cols4, depth)
+	}
+}
+
+// dotProductSegments adds lhs·rhsᵀ to out as dotProduct does over segments·depth contracted
+// elements, where row i of lhs is made of segments runs of depth values, run s starting at
+// lhs[i*lhsStride + s*segmentStride], and each rhs row holds the segments·depth values one after
+// the other. The assembly kernel reads all runs in one pass when depth is a multiple of 8 (one
+// horizontal reduction per output instead of one per run); otherwise, or for the edges it does not
+// take, each run is a dotProduct.
+func dotProductSegments(lhs, rhs, out []float32, lhsStride, rhsStride, outStride, rows, cols, depth, segments, segmentStride int) {
+	rows2, cols4 := rows&^1, cols&^3
+	asm := dotTileAsm
+	if asm == nil || rows2 == 0 || cols4 == 0 || depth%8 != 0 || segments == 1 {
+		for s := range segments {
+			dotProduct(lhs[s*segmentStride:], rhs[s*depth:], out, lhsStride, rhsStride, outStride, rows, cols, depth)
+		}
+		return
+	}
+	_, _, _ = lhs[(rows2-1)*lhsStride+(segments-1)*segmentStride+depth-1], rhs[(cols4-1)*rhsStride+segments*depth-1],
+		out[(rows2-1)*outStride+cols4-1]
+	asm(&lhs[0], &rhs[0], &out[0], lhsStride, rhsStride, outStride, rows2, cols4, depth, segments, segmentStride-depth)
+	for s := range segments {
+		if cols4 < cols {
+			dotProduct(lhs[s*segmentStride:], rhs[cols4*rhsStride+s*depth:], out[cols4:], lhsStride, rhsStride, outStride, rows, cols-cols4, depth)
+		}
+		if rows2 < rows {
+			dotProduct(lhs[rows2*lhsStride+s*segmentStride:], rhs[s*depth:], out[rows2*outStride:], lhsStride, rhsStride, outStride, rows-rows2, cols4, depth)
+		}
 	}
 }
 

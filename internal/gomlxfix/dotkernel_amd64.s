@@ -2,15 +2,18 @@
 
 #include "textflag.h"
 
-// func dotTileAVX2(lhs, rhs, out *float32, lhsStride, rhsStride, outStride, rows, cols, depth int)
+// func dotTileAVX2(lhs, rhs, out *float32, lhsStride, rhsStride, outStride, rows, cols, depth, segments, segmentSkip int)
 //
-// out[i*outStride+j] += sum over k < depth of lhs[i*lhsStride+k] * rhs[j*rhsStride+k], for
-// i < rows and j < cols: a product with the contracting axis last in both operands, as SimpleGo
-// lays out its blocks and normalized operands. rows must be a positive multiple of 2, cols of 4
-// and depth of 8; strides are in elements. Each tile of 2 lhs rows by 4 rhs rows accumulates in 8
-// AVX registers, 8 floats of the contracting axis at a time, then is reduced horizontally and
-// added to its 2x4 outputs.
-TEXT ·dotTileAVX2(SB), NOSPLIT, $0-72
+// out[i*outStride+j] += sum over k < segments*depth of lhs_i[k] * rhs[j*rhsStride+k], for i < rows
+// and j < cols, where row i of lhs is made of segments runs of depth values, run s starting at
+// lhs[i*lhsStride + s*(depth+segmentSkip)] (segmentSkip values skipped between runs; one segment
+// is a plain row), and each rhs row is contiguous. A product with the contracting axis last in
+// both operands, as SimpleGo lays out its blocks and normalized operands; the segments let a
+// convolution read the rows of its window in a padded image as one contracting axis. rows must be
+// a positive multiple of 2, cols of 4 and depth of 8, segments positive; strides are in elements.
+// Each tile of 2 lhs rows by 4 rhs rows accumulates in 8 AVX registers, 8 floats of the
+// contracting axis at a time, then is reduced horizontally and added to its 2x4 outputs.
+TEXT ·dotTileAVX2(SB), NOSPLIT, $8-88
 	MOVQ lhs+0(FP), SI
 	MOVQ rhs+8(FP), DX
 	MOVQ out+16(FP), DI
@@ -22,6 +25,7 @@ TEXT ·dotTileAVX2(SB), NOSPLIT, $0-72
 	SHLQ $2, CX               // CX: out row stride in bytes
 	MOVQ rows+48(FP), R13
 	SHRQ $1, R13              // R13: pairs of lhs rows left
+	SHLQ $2, segmentSkip+80(FP) // segmentSkip in bytes, from the end of one run to the next
 
 rows:
 	MOVQ DX, R14              // R14: rhs row j (j = 0)
@@ -41,8 +45,12 @@ cols:
 	MOVQ SI, R10              // R10: lhs row i, at chunk k
 	MOVQ R14, R11             // R11: rhs row j, at chunk k
 	LEAQ (R14)(R9*2), AX      // AX: rhs row j+2, at chunk k
+	MOVQ segments+72(FP), R15
+	MOVQ R15, segs-8(SP)      // segs: runs of the lhs rows left
+
+segment:
 	MOVQ depth+64(FP), R15
-	SHRQ $3, R15              // R15: chunks of 8 floats left
+	SHRQ $3, R15              // R15: chunks of 8 floats left in this run
 
 chunks:
 	VMOVUPS (R10), Y8         // lhs row i
@@ -64,6 +72,9 @@ chunks:
 	ADDQ $32, AX
 	DECQ R15
 	JNZ  chunks
+	ADDQ segmentSkip+80(FP), R10 // next run of lhs rows i and i+1; rhs rows go on
+	DECQ segs-8(SP)
+	JNZ  segment
 
 	// Row i: Y0..Y3 hold the partial sums of out[i][j..j+3].
 	VHADDPS Y1, Y0, Y0

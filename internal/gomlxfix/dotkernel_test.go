@@ -73,6 +73,47 @@ func TestDotProduct(t *testing.T) {
 	}
 }
 
+// TestDotProductSegments checks dotProductSegments against the product of lhs rows copied out of
+// their runs, with NaNs in the values skipped between runs (read, they would reach the outputs):
+// run lengths that are multiples of 8 (one assembly pass) and not, edges included.
+func TestDotProductSegments(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	sizes := []int{1, 2, 3, 4, 5, 8, 9, 16, 31, 32}
+	for trial := range 80 {
+		rows, cols, depth := sizes[rng.IntN(len(sizes))], sizes[rng.IntN(len(sizes))], sizes[rng.IntN(len(sizes))]
+		if trial%2 == 0 {
+			depth = 8 * (1 + rng.IntN(4))
+		}
+		segments := 1 + rng.IntN(4)
+		segStride := depth + rng.IntN(6)
+		ls := rng.IntN(2*depth) + 1 // rows may overlap, as a convolution's windows do
+		rs, os := segments*depth+rng.IntN(3), cols+rng.IntN(3)
+		lhs := make([]float32, (rows-1)*ls+(segments-1)*segStride+depth)
+		for i := range lhs {
+			lhs[i] = float32(math.NaN())
+		}
+		flat := make([]float32, rows*segments*depth) // lhs rows copied out of their runs
+		for i := range rows {
+			for s := range segments {
+				for k := range depth {
+					at := i*ls + s*segStride + k
+					if math.IsNaN(float64(lhs[at])) {
+						lhs[at] = rng.Float32()*2 - 1
+					}
+					flat[(i*segments+s)*depth+k] = lhs[at]
+				}
+			}
+		}
+		rhs := randomSlice[float32](rng, (cols-1)*rs+segments*depth)
+		out := randomSlice[float32](rng, (rows-1)*os+cols)
+		want := naiveProduct(flat, rhs, out, segments*depth, rs, os, rows, cols, segments*depth)
+		dotProductSegments(lhs, rhs, out, ls, rs, os, rows, cols, depth, segments, segStride)
+		t.Run(fmt.Sprintf("%02d_%dx%dx%d_segments%d_stride%d_%d", trial, rows, cols, depth, segments, ls, segStride), func(t *testing.T) {
+			checkProduct(t, out, want, segments*depth)
+		})
+	}
+}
+
 // TestDotTileAsmStaysInItsTile checks that the assembly kernel writes only its outputs and reads
 // only its operands: guard values around and between the output rows stay, and NaNs around and
 // between the operand rows do not leak into the output.
@@ -105,7 +146,7 @@ func TestDotTileAsmStaysInItsTile(t *testing.T) {
 		}
 	}
 	want := naiveProduct(lhs[guard:], rhs[guard:], out[guard:], ls, rs, os, rows, cols, depth)
-	dotTileAsm(&lhs[guard], &rhs[guard], &out[guard], ls, rs, os, rows, cols, depth)
+	dotTileAsm(&lhs[guard], &rhs[guard], &out[guard], ls, rs, os, rows, cols, depth, 1, 0)
 	checkProduct(t, out[guard:], want, depth)
 	for i, v := range out {
 		if !inTile(i) && v != -7 {
