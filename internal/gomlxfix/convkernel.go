@@ -19,7 +19,7 @@ var fastConv = &workaround{
 	upstream: "GoMLX " + GoMLXVersion + "'s SimpleGo convolves one multiply-add at a time through multi-axis " +
 		"indices (execConvNoDilationGeneric in backends/simplego/convgeneral_exec.go), about 0.03-0.25 GMAC/s; " +
 		"the replacement, for channels-last 2-D convolutions without dilation or groups, multiplies the zero-padded " +
-		"image read with a stride by each kernel row (implicit GEMM without a gather); other configurations keep " +
+		"image read with a stride by the kernel, one product per output row (implicit GEMM without a gather); other configurations keep " +
 		"SimpleGo's kernel",
 	install: func() { convKernels.install() },
 	restore: func() { convKernels.restore() },
@@ -291,13 +291,19 @@ func (r *convRows) run(dst, image []float32, buffers *convBuffers) bool {
 	if !finite {
 		return false
 	}
+	// The window rows of output row y are padded rows y·sy … y·sy+kh-1: kh runs of spanP values,
+	// rowLen apart, for each position, contracted in one pass.
+	lhsStride, depth := s.Strides[1]*in, kh*r.spanP
+	if r.outP == out && r.owP == ow { // the product's layout is dst's: it adds there directly
+		for y := range s.OutHeight {
+			dotProductSegments(padded[y*sy*r.rowLen:], r.kernelT, dst[y*ow*out:], lhsStride, depth, out, ow, out, r.spanP, kh, r.rowLen)
+		}
+		return true
+	}
 	products := grow(&buffers.products, r.owP*r.outP)
 	for y := range s.OutHeight {
-		// The window rows of output row y are padded rows y·sy … y·sy+kh-1: kh runs of spanP
-		// values, rowLen apart, for each position, contracted in one pass.
 		clear(products)
-		dotProductSegments(padded[y*sy*r.rowLen:], r.kernelT, products, s.Strides[1]*in, kh*r.spanP, r.outP, r.owP,
-			r.outP, r.spanP, kh, r.rowLen)
+		dotProductSegments(padded[y*sy*r.rowLen:], r.kernelT, products, lhsStride, depth, r.outP, r.owP, r.outP, r.spanP, kh, r.rowLen)
 		row := dst[y*ow*out : (y+1)*ow*out]
 		for x := range ow {
 			to, from := row[x*out:(x+1)*out], products[x*r.outP:x*r.outP+out]
