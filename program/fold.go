@@ -16,17 +16,24 @@ import (
 // program it was given.
 const FoldedScope = "/program/folded"
 
-// Fold returns a program for inference that computes what p computes, with every float32 op that
-// does not depend on the input computed once, here, and read as a variable (constant folding): the
-// batch-norm factors computed from its statistics, compaction's compensation terms expanded from
-// their compact storage, weights multiplied by masks. Only values that an input-dependent op uses are
-// kept; ops nothing needs any more are dropped. p and values are not changed.
+// Fold returns a program for inference that computes what p computes (up to float rounding): p
+// simplified ([Simplify]: batch-norm scales into the weights before them, constant additions
+// merged), then every float32 op that does not depend on the input computed once, here, and read as
+// a variable (constant folding): the batch-norm factors computed from its statistics, compaction's
+// compensation terms expanded from their compact storage, weights multiplied by masks and scales.
+// Only values that an input-dependent op uses are kept; ops nothing needs any more are dropped. p
+// and values are not changed.
 //
 // The folded program can be larger (an expanded compensation term is stored whole) and is meant for
-// running, as XLA folds constants when it compiles: save, report and compact p itself.
+// running, as XLA simplifies and folds constants when it compiles: save, report and compact p
+// itself.
 func Fold(backend backends.Backend, p *Program, values map[string][]float32) (*Program, map[string][]float32, error) {
 	if err := p.Validate(); err != nil {
 		return nil, nil, err
+	}
+	p = Simplify(p)
+	if err := p.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("program: Fold: the simplified program is invalid: %w", err)
 	}
 	constant := make([]bool, len(p.Ops))
 	for i, op := range p.Ops {

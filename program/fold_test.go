@@ -17,8 +17,9 @@ import (
 
 // TestFold folds a model whose input-independent parts are a weight times its mask, a scale and an
 // offset computed from statistics, and a pattern built by slices and a concatenation: the folded
-// program computes the same outputs at several batch sizes, has none of those ops left, folds to
-// itself, and the program it was given is unchanged.
+// program computes the same outputs at several batch sizes, has none of those ops left (the scale
+// went into the weights, offset and pattern into one addition), folds to itself, and the program it
+// was given is unchanged.
 func TestFold(t *testing.T) {
 	b := newBackend(t)
 	ctx := context.New()
@@ -92,6 +93,16 @@ func TestFold(t *testing.T) {
 			}
 		}
 	}
+	// Left: the input, x·(w·mask·factor), + (offset + pattern), ReLU, the dense layer.
+	var kept []string
+	for _, op := range folded.Ops {
+		if op.Type != program.OpVariable && op.Type != "Constant" {
+			kept = append(kept, op.Type)
+		}
+	}
+	if want := []string{"Input", "Dot", "Add", "BroadcastInDim", "Max", "Dot", "Add"}; !slices.Equal(kept, want) {
+		t.Errorf("folded program's ops %v, want %v", kept, want)
+	}
 	var foldedVars []string
 	for _, v := range folded.Variables {
 		if strings.HasPrefix(v.Path, program.FoldedScope+"/") {
@@ -101,8 +112,8 @@ func TestFold(t *testing.T) {
 			t.Errorf("no value for variable %s", v.Path)
 		}
 	}
-	if len(foldedVars) != 5 { // w·mask, the factor, the offset, the pattern, fc1's bias reshaped to [1, 3]
-		t.Errorf("folded variables %v, want 5", foldedVars)
+	if len(foldedVars) != 3 { // w·mask·factor, offset + pattern, fc1's bias reshaped to [1, 3]
+		t.Errorf("folded variables %v, want 3", foldedVars)
 	}
 	if len(foldedValues) != len(folded.Variables) {
 		t.Errorf("%d values for %d variables", len(foldedValues), len(folded.Variables))
