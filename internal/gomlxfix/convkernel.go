@@ -271,21 +271,23 @@ func newConvRows(kernel []float32, s Conv2DShape) *convRows {
 
 // run adds the convolution of one image [h, w, in] to dst [oh, ow, out] and returns true, or
 // returns false, leaving dst as it was, if the image holds an infinity or a NaN that the products
-// would read against zero kernel entries (when kw·in is not a multiple of 8).
+// would meet against zero kernel entries (when kw·in is not a multiple of 8 or out of 4).
 func (r *convRows) run(dst, image []float32, buffers *convBuffers) bool {
 	s := r.s
 	in, out, ow, kh := s.InChannels, s.OutChannels, s.OutWidth, s.KernelHeight
 	sy, py, px := s.Strides[0], s.Paddings[0][0], s.Paddings[1][0]
 	// padded[(py+iy)·rowLen + (px+ix)·in + c] = image[iy][ix][c]; zeros around.
 	padded := grow(&buffers.padded, r.rows*r.rowLen)
+	// Zero kernel entries (padding) meet image values in the products when kw·in or out is padded.
+	zeroProducts := r.spanP != r.span || r.outP != out
 	finite := true
 	for iy := range s.Height {
 		row := image[iy*s.Width*in : (iy+1)*s.Width*in]
 		to := padded[(py+iy)*r.rowLen+px*in:]
-		if r.spanP == r.span {
-			copy(to, row)
-		} else {
+		if zeroProducts {
 			finite = copyFinite(to, row) && finite
+		} else {
+			copy(to, row)
 		}
 	}
 	if !finite {
@@ -300,8 +302,18 @@ func (r *convRows) run(dst, image []float32, buffers *convBuffers) bool {
 		}
 		return true
 	}
+	last := 0 // output rows from last on go through the products buffer
+	if r.owP == ow {
+		// The product adds straight into dst, with out as its row stride, all but the last row:
+		// the padded columns of position x land on the first channels of position x+1 (of the next
+		// row after the last position), and add exact zeros there, as the image is finite.
+		last = s.OutHeight - 1
+		for y := range last {
+			dotProductSegments(padded[y*sy*r.rowLen:], r.kernelT, dst[y*ow*out:], lhsStride, depth, out, ow, r.outP, r.spanP, kh, r.rowLen)
+		}
+	}
 	products := grow(&buffers.products, r.owP*r.outP)
-	for y := range s.OutHeight {
+	for y := last; y < s.OutHeight; y++ {
 		clear(products)
 		dotProductSegments(padded[y*sy*r.rowLen:], r.kernelT, products, lhsStride, depth, r.outP, r.owP, r.outP, r.spanP, kh, r.rowLen)
 		row := dst[y*ow*out : (y+1)*ow*out]

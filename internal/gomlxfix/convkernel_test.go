@@ -71,7 +71,7 @@ func TestFastConvMatchesStock(t *testing.T) {
 // mixing finite and non-finite images gets both right.
 func TestFastConvNonFinite(t *testing.T) {
 	rng := rand.New(rand.NewPCG(4, 4))
-	for _, c := range []struct{ batch, hw, in, k, out int }{{3, 9, 1, 5, 6}, {2, 7, 3, 3, 5}, {2, 6, 19, 3, 19}} {
+	for _, c := range []struct{ batch, hw, in, k, out int }{{3, 9, 1, 5, 6}, {2, 7, 3, 3, 5}, {2, 6, 19, 3, 19}, {2, 8, 8, 3, 5}} {
 		dims := []int{c.batch, c.hw, c.hw, c.in}
 		values := randomSlice[float32](rng, size(dims))
 		image := c.hw * c.hw * c.in
