@@ -13,7 +13,9 @@ import (
 //     conv(x, W)·f = conv(x, W·f) for f per output channel);
 //   - a scale distributes over a constant addition before it ((y + c)·f = y·f + c·f, for a
 //     compensation term or bias added between a convolution and its batch norm);
-//   - constant additions in a row merge ((y + c1) + c2 = y + (c1 + c2)).
+//   - constant additions in a row merge ((y + c1) + c2 = y + (c1 + c2));
+//   - a single constant value broadcast to a tensor for an elementwise op (ReLU's zeros) is given to
+//     the op as it is, to broadcast without materializing copies.
 //
 // "Constant" means computed from variables and constants alone; the new constant ops are left for
 // [Fold] to compute once. p is not changed. Each rewrite applies only where the intermediate result
@@ -64,7 +66,23 @@ func (s *simplifier) add(op Op, users int) int {
 
 // emit appends op (its inputs already indices of the output), rewritten where a rule applies.
 func (s *simplifier) emit(op Op, users int) int {
-	if op.DType != dtypes.Float32 || len(op.Inputs) != 2 || (op.Type != "Mul" && op.Type != "Add") {
+	if op.DType != dtypes.Float32 || len(op.Inputs) != 2 || !elementwise[op.Type] {
+		return s.add(op, users)
+	}
+	for k, in := range op.Inputs {
+		// A single value broadcast to the other operand's shape (ReLU's zeros): the operation
+		// broadcasts it itself, without a tensor of copies.
+		if b := s.out.Ops[in]; b.Type == "BroadcastInDim" && s.out.Ops[b.Inputs[0]].Type == "Constant" &&
+			len(s.out.Ops[b.Inputs[0]].Value) == 1 && len(b.Dims) == len(op.Dims) {
+			ones := make([]Dim, len(op.Dims))
+			for a := range ones {
+				ones[a] = 1
+			}
+			src := s.out.Ops[b.Inputs[0]]
+			op.Inputs[k] = s.add(Op{Type: "Constant", DType: src.DType, Dims: ones, Value: slices.Clone(src.Value)}, 1)
+		}
+	}
+	if op.Type != "Mul" && op.Type != "Add" {
 		return s.add(op, users)
 	}
 	a, c := op.Inputs[0], op.Inputs[1]
@@ -137,6 +155,9 @@ func (s *simplifier) splitConstant(op Op) (y, c int, ok bool) {
 	}
 	return y, c, !s.constant[y] && s.constant[c] && slices.Equal(s.out.Ops[y].Dims, op.Dims)
 }
+
+// elementwise are the binary ops whose operands broadcast along axes of dimension 1.
+var elementwise = map[string]bool{"Add": true, "Sub": true, "Mul": true, "Div": true, "Max": true, "Min": true}
 
 // broadcastDims returns the dims of a binary op of operands with dims a and b (same rank, each axis
 // equal or 1 on one side).

@@ -27,7 +27,8 @@ var fastBinary = &workaround{
 
 // InstallFastBinaryOps replaces SimpleGo's executors of Add, Sub, Mul, Div, Max and Min with ones
 // that compute float32 operands of different shapes (implicit broadcasting) run by run instead of
-// element by element. Other dtypes go to SimpleGo's own executors. The same rules as for [Install]
+// element by element, and share large operations among goroutines. Other dtypes and small
+// operations without broadcasting go to SimpleGo's own executors. The same rules as for [Install]
 // apply.
 func InstallFastBinaryOps() { setWorkaround(fastBinary, true) }
 
@@ -123,17 +124,29 @@ func binaryExecutor(kind binaryOpKind, stock simplegoExecutor) simplegoExecutor 
 		}
 		lhsShape, rhsShape := bufferShape(inputs[0]), bufferShape(inputs[1])
 		outShape := *(*shapes.Shape)(unsafe.Add(unsafe.Pointer(node), nodeShapeOffset))
-		same := lhsShape.Equal(rhsShape)
+		// Operands of one shape, or one of them a single value: SimpleGo's loops are fine, but
+		// large ones are shared among goroutines here.
+		lhsOne, rhsOne := lhsShape.Size() == 1, rhsShape.Size() == 1
+		plain := lhsShape.Equal(rhsShape) || lhsOne || rhsOne
 		if outShape.DType != dtypes.Float32 || lhsShape.DType != dtypes.Float32 || rhsShape.DType != dtypes.Float32 ||
-			(same && outShape.Size() < parallelElements) || lhsShape.Size() == 1 || rhsShape.Size() == 1 ||
-			lhsShape.Rank() != outShape.Rank() || rhsShape.Rank() != outShape.Rank() {
+			(plain && (outShape.Size() < parallelElements || (lhsOne && rhsOne))) ||
+			(!plain && (lhsShape.Rank() != outShape.Rank() || rhsShape.Rank() != outShape.Rank())) {
 			return stock(backend, node, inputs, inputsOwned)
 		}
 		fastKernelCalls.Add(1)
 		lhs, rhs, output, _, _ := simplegoBinaryOperandsAndOutput(backend, inputs, inputsOwned, outShape)
-		if same { // large operands of one shape: shared among goroutines
+		if plain {
 			out, l, r := float32s(output), float32s(lhs), float32s(rhs)
-			inParallel(len(out), 1, func(from, to int) { binaryRun(kind, out[from:to], l[from:to], r[from:to], 1, 1) })
+			inParallel(len(out), 1, func(from, to int) {
+				switch {
+				case lhsOne:
+					binaryRun(kind, out[from:to], l, r[from:to], 0, 1)
+				case rhsOne:
+					binaryRun(kind, out[from:to], l[from:to], r, 1, 0)
+				default:
+					binaryRun(kind, out[from:to], l[from:to], r[from:to], 1, 1)
+				}
+			})
 			return output, nil
 		}
 		binaryFloat32(kind, float32s(output), float32s(lhs), float32s(rhs), outShape.Dimensions, lhsShape.Dimensions, rhsShape.Dimensions)

@@ -39,8 +39,9 @@ func TestFastBinaryOpsMatchStock(t *testing.T) {
 	fixed := [][2][]int{
 		{{3, 4, 5, 6}, {1, 1, 1, 6}}, {{1, 1, 1, 6}, {3, 4, 5, 6}}, {{2, 300, 7}, {1, 1, 7}}, {{1, 1, 7}, {2, 300, 7}},
 		{{3, 5, 7, 2}, {3, 1, 1, 2}}, {{4, 9, 300}, {1, 9, 300}}, {{5, 1}, {1, 6}},
-		// Large enough to be shared among goroutines: one shape, and a bias.
-		{{300, 301}, {300, 301}}, {{64, 32, 32, 5}, {1, 1, 1, 5}},
+		// Large enough to be shared among goroutines: one shape, a bias, a single value on either side.
+		{{300, 301}, {300, 301}}, {{64, 32, 32, 5}, {1, 1, 1, 5}}, {{64, 32, 32, 5}, {1, 1, 1, 1}},
+		{{1, 1, 1, 1}, {64, 32, 32, 5}},
 	}
 	for trial := range len(fixed) + 150 {
 		var lhsDims, rhsDims []int
@@ -70,8 +71,9 @@ func TestFastBinaryOpsMatchStock(t *testing.T) {
 			}
 			stock, _ := run(false)
 			fast, used := run(true)
-			same := fmt.Sprint(lhsDims) == fmt.Sprint(rhsDims)
-			want := size(lhsDims) > 1 && size(rhsDims) > 1 && (!same || size(lhsDims) >= parallelElements)
+			plain := fmt.Sprint(lhsDims) == fmt.Sprint(rhsDims) || size(lhsDims) == 1 || size(rhsDims) == 1
+			large := max(size(lhsDims), size(rhsDims)) >= parallelElements
+			want := !plain || large
 			if used != want {
 				t.Errorf("trial %d, %s of %v and %v: replacement used=%v, want %v", trial, name, lhsDims, rhsDims, used, want)
 			}
