@@ -2,6 +2,7 @@ package gomlxfix
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -111,6 +112,48 @@ func TestFastReductionsMatchStock(t *testing.T) {
 			}
 			if diff := cmp.Diff(run(false), run(true)); diff != "" {
 				t.Errorf("trial %d, %s over %v of %v: fast differs from stock (-stock +fast):\n%s", trial, name, axes, dims, diff)
+			}
+		}
+	}
+}
+
+// TestFastPoolingReductionsMatchStock runs max pooling written as reductions over window axes
+// ([batch, h, 2, w, 2, channels] reduced over axes 2 and 4, the way package nn pools), with NaNs,
+// signed zeros and infinities among the values, and an all -Inf input: ReduceMax and ReduceMin
+// give bit-identical outputs with SimpleGo's kernels and with reduceWindows.
+func TestFastPoolingReductionsMatchStock(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 13))
+	for _, dims := range [][]int{{2, 4, 2, 4, 2, 3}, {3, 5, 2, 5, 2, 1}, {1, 2, 3, 2, 3, 7}} {
+		for _, fill := range []string{"mixed", "-inf"} {
+			values := randomSlice[float32](rng, size(dims))
+			for i := range values {
+				switch r := rng.IntN(12); {
+				case fill == "-inf":
+					values[i] = float32(math.Inf(-1))
+				case r == 0:
+					values[i] = float32(math.NaN())
+				case r == 1:
+					values[i] = float32(math.Copysign(0, -1))
+				case r == 2:
+					values[i] = 0
+				case r == 3:
+					values[i] = float32(math.Inf(1 - 2*rng.IntN(2)))
+				}
+			}
+			input := tensors.FromFlatDataAndDimensions(values, dims...)
+			for name, reduce := range map[string]func(x *graph.Node, axes ...int) *graph.Node{"max": graph.ReduceMax, "min": graph.ReduceMin} {
+				run := func(fast bool) []float32 {
+					defer setFor(fastReductions, fast)()
+					out := graph.MustExecOnce(backend(), func(x *graph.Node) *graph.Node { return reduce(x, 2, 4) }, input)
+					return tensors.MustCopyFlatData[float32](out)
+				}
+				stock, fast := run(false), run(true)
+				for i := range stock {
+					if math.Float32bits(stock[i]) != math.Float32bits(fast[i]) {
+						t.Errorf("%v %s %s: output %d is %v, stock %v", dims, fill, name, i, fast[i], stock[i])
+						break
+					}
+				}
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package gomlxfix
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"unsafe"
 
 	"github.com/gomlx/gomlx/backends/simplego"
@@ -141,6 +142,9 @@ func reduceFloat32(operand, output *simplego.Buffer, outStrides []int, op reduce
 	if len(outStrides) != len(dims) {
 		panic(fmt.Errorf("%w: reduction of %v with output strides %v", ErrGoMLXChanged, dims, outStrides))
 	}
+	if op.kind != reduceSum && reduceWindows(src, dst, dims, outStrides, op) {
+		return
+	}
 	for i := range dst {
 		dst[i] = op.initial
 	}
@@ -173,4 +177,90 @@ func reduceFloat32(operand, output *simplego.Buffer, outStrides []int, op reduce
 			}
 		}
 	})
+}
+
+// maxWindow is the most values per output reduceWindows takes (a pooling window's).
+const maxWindow = 64
+
+// reduceWindows computes a ReduceMax or ReduceMin with at most maxWindow values per output (max
+// pooling written as a reduction over window axes) output by output: each output folds the operand
+// values at a list of offsets from its base, starting from op.initial, as SimpleGo does. Max and
+// min do not depend on the order the values come in (NaNs propagate, max(-0, +0) is +0 either way),
+// so the results are bit-identical to SimpleGo's. It returns false, doing nothing, for other
+// reductions (more values per output, or outputs not laid out row-major over the kept axes).
+func reduceWindows(src, dst []float32, dims, outStrides []int, op reduceOp) bool {
+	type axis struct{ n, step int } // dimension and operand step
+	var kept []axis
+	offsets := []int{0}
+	outStride, step := 1, 1
+	for a := len(dims) - 1; a >= 0; a-- {
+		n := dims[a]
+		switch {
+		case n == 1:
+		case outStrides[a] == 0: // reduced: every offset so far, at each index of a
+			if len(offsets)*n > maxWindow {
+				return false
+			}
+			grown := make([]int, 0, len(offsets)*n)
+			for i := range n {
+				for _, off := range offsets {
+					grown = append(grown, off+i*step)
+				}
+			}
+			offsets = grown
+		default:
+			if outStrides[a] != outStride {
+				return false
+			}
+			outStride *= n
+			if len(kept) > 0 && kept[0].step == n*step { // continues the axis after it
+				kept[0].n *= n
+				kept[0].step = step
+			} else {
+				kept = append([]axis{{n, step}}, kept...)
+			}
+		}
+		step *= n
+	}
+	if outStride != len(dst) {
+		return false
+	}
+	slices.Sort(offsets)
+	for len(kept) < 2 {
+		kept = append([]axis{{1, 0}}, kept...)
+	}
+	last := len(kept) - 1
+	x, y := kept[last], kept[last-1] // the two innermost kept axes, looped over here
+	outer := kept[:last-1]
+	index := make([]int, len(outer))
+	base, o := 0, 0
+	for o < len(dst) {
+		for j := range y.n {
+			for i := range x.n {
+				b := base + j*y.step + i*x.step
+				acc := op.initial
+				if op.kind == reduceMax {
+					for _, off := range offsets {
+						acc = max(acc, src[b+off])
+					}
+				} else {
+					for _, off := range offsets {
+						acc = min(acc, src[b+off])
+					}
+				}
+				dst[o] = acc
+				o++
+			}
+		}
+		for a := len(outer) - 1; a >= 0; a-- {
+			index[a]++
+			base += outer[a].step
+			if index[a] < outer[a].n {
+				break
+			}
+			index[a] = 0
+			base -= outer[a].n * outer[a].step
+		}
+	}
+	return true
 }
