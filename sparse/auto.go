@@ -25,8 +25,21 @@ type RunnerFunc func(x []float32, batch int) ([]float32, error)
 func (f RunnerFunc) Run(x []float32, batch int) ([]float32, error) { return f(x, batch) }
 
 // NewGoMLXRunner returns a Runner that executes p with GoMLX on backend, with ctx's variables: the
-// dense path the Go executor is compared with. Each batch size compiles once.
+// dense path the Go executor is compared with. p runs folded for inference ([program.Fold]: what does
+// not depend on the input, masks times weights, batch-norm factors, compensation terms, computed once
+// here), as an inference compiler would. Each batch size compiles once.
 func NewGoMLXRunner(backend backends.Backend, p *program.Program, ctx *context.Context) (Runner, error) {
+	values, err := p.Values(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, values, err = program.Fold(backend, p, values)
+	if err != nil {
+		return nil, err
+	}
+	if ctx, err = p.NewContext(values); err != nil {
+		return nil, err
+	}
 	exec, err := p.NewExec(backend, ctx)
 	if err != nil {
 		return nil, err
