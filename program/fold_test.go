@@ -93,15 +93,15 @@ func TestFold(t *testing.T) {
 			}
 		}
 	}
-	// Left: the input, x·(w·mask·factor), + (offset + pattern), ReLU (against a single zero, not a
-	// broadcast tensor of zeros), the dense layer.
+	// Left: the input, x·(w·mask·factor) (weights transposed for SimpleGo's layout), + (offset +
+	// pattern), ReLU (against a single zero, not a broadcast tensor of zeros), the dense layer.
 	var kept []string
 	for _, op := range folded.Ops {
 		if op.Type != program.OpVariable && op.Type != "Constant" {
 			kept = append(kept, op.Type)
 		}
 	}
-	if want := []string{"Input", "Dot", "Add", "Max", "Dot", "Add"}; !slices.Equal(kept, want) {
+	if want := []string{"Input", "DotGeneral", "Add", "Max", "DotGeneral", "Add"}; !slices.Equal(kept, want) {
 		t.Errorf("folded program's ops %v, want %v", kept, want)
 	}
 	var foldedVars []string
@@ -113,8 +113,8 @@ func TestFold(t *testing.T) {
 			t.Errorf("no value for variable %s", v.Path)
 		}
 	}
-	if len(foldedVars) != 3 { // w·mask·factor, offset + pattern, fc1's bias reshaped to [1, 3]
-		t.Errorf("folded variables %v, want 3", foldedVars)
+	if len(foldedVars) != 4 { // (w·mask·factor)ᵀ, offset + pattern, fc1's weightsᵀ, its bias reshaped to [1, 3]
+		t.Errorf("folded variables %v, want 4", foldedVars)
 	}
 	if len(foldedValues) != len(folded.Variables) {
 		t.Errorf("%d values for %d variables", len(foldedValues), len(folded.Variables))

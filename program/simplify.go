@@ -15,7 +15,10 @@ import (
 //     compensation term or bias added between a convolution and its batch norm);
 //   - constant additions in a row merge ((y + c1) + c2 = y + (c1 + c2));
 //   - a single constant value broadcast to a tensor for an elementwise op (ReLU's zeros) is given to
-//     the op as it is, to broadcast without materializing copies.
+//     the op as it is, to broadcast without materializing copies;
+//   - a dense layer's constant weights [k, n] are stored transposed, [n, k], for a DotGeneral that
+//     contracts the last axis of both operands (SimpleGo's layout, which it would otherwise make
+//     at every call).
 //
 // "Constant" means computed from variables and constants alone; the new constant ops are left for
 // [Fold] to compute once. p is not changed. Each rewrite applies only where the intermediate result
@@ -37,7 +40,44 @@ func Simplify(p *Program) *Program {
 		idx[i] = s.emit(op, consumers[i])
 	}
 	s.out.Output = idx[p.Output]
-	return s.out.Prune()
+	return transposeDotWeights(s.out.Prune())
+}
+
+// transposeDotWeights rewrites x·W with a constant W [k, n] and x [batch, k] as a DotGeneral with W
+// transposed to [n, k] (a constant, for Fold to compute once): the contracting axis last in both
+// operands is the layout SimpleGo multiplies in, which it would otherwise make by transposing W at
+// every call (as much work as the product itself at batch 1).
+func transposeDotWeights(p *Program) *Program {
+	constant := make([]bool, len(p.Ops))
+	out := &Program{Version: p.Version, Variables: p.Variables}
+	idx := make([]int, len(p.Ops))
+	for i, op := range p.Ops {
+		op = op.clone()
+		for k, in := range op.Inputs {
+			op.Inputs[k] = idx[in]
+		}
+		switch op.Type {
+		case OpInput:
+		case OpVariable, "Constant":
+			constant[i] = true
+		default:
+			constant[i] = !slices.ContainsFunc(op.Dims, func(d Dim) bool { return d < 0 }) &&
+				!slices.ContainsFunc(p.Ops[i].Inputs, func(in int) bool { return !constant[in] })
+		}
+		if op.Type == "Dot" && op.DType == dtypes.Float32 && !constant[i] {
+			x, w := p.Ops[p.Ops[i].Inputs[0]], p.Ops[p.Ops[i].Inputs[1]]
+			if constant[p.Ops[i].Inputs[1]] && len(w.Dims) == 2 && len(x.Dims) == 2 {
+				out.Ops = append(out.Ops, Op{Type: "Transpose", Inputs: []int{op.Inputs[1]}, DType: w.DType,
+					Dims: []Dim{w.Dims[1], w.Dims[0]}, Axes: []int{1, 0}})
+				op = Op{Type: "DotGeneral", Inputs: []int{op.Inputs[0], len(out.Ops) - 1}, DType: op.DType,
+					Dims: slices.Clone(op.Dims), Contracting: [2][]int{{1}, {1}}}
+			}
+		}
+		idx[i] = len(out.Ops)
+		out.Ops = append(out.Ops, op)
+	}
+	out.Output = idx[p.Output]
+	return out
 }
 
 // simplifier writes the simplified program op by op.
