@@ -408,6 +408,9 @@ func copyFlatToBlocks(source, blocks *simplego.Buffer, contractingAxes, batchAxe
 // to [batch, cross, contracting] in a buffer of backend's pool, or nil when source is laid out that
 // way already (SimpleGo then uses it as it is).
 func normalizeOperand(backend *simplego.Backend, source *simplego.Buffer, contractingAxes, batchAxes []int, batchSize, crossSize, contractingSize int) *simplego.Buffer {
+	if inOrder(len(bufferShape(source).Dimensions), contractingAxes, batchAxes) {
+		return nil // batch axes first, contracting axes last, each in order: laid out already
+	}
 	l := layoutOf(bufferShape(source).Dimensions, contractingAxes, batchAxes, batchSize, crossSize, contractingSize)
 	identity := l.contiguousContracting && l.contracting[0] == 0
 	for c, o := range l.cross {
@@ -425,6 +428,23 @@ func normalizeOperand(backend *simplego.Backend, source *simplego.Buffer, contra
 		l.copyRows(dst[b*crossSize*contractingSize:(b+1)*crossSize*contractingSize], contractingSize, src, batchOff, l.cross, l.contracting)
 	}
 	return output
+}
+
+// inOrder reports whether the batch axes are the first ones and the contracting axes the last ones
+// of an operand of the given rank, each in increasing order (the cross axes between them are then in
+// order too).
+func inOrder(rank int, contractingAxes, batchAxes []int) bool {
+	for k, axis := range batchAxes {
+		if axis != k {
+			return false
+		}
+	}
+	for k, axis := range contractingAxes {
+		if axis != rank-len(contractingAxes)+k {
+			return false
+		}
+	}
+	return len(batchAxes)+len(contractingAxes) <= rank
 }
 
 // fillFloat32 replaces SimpleGo's fillBufferGeneric for float32 (Buffer.Fill and Buffer.Zeros):
