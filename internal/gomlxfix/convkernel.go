@@ -304,10 +304,12 @@ func (r *convRows) run(dst, image []float32, buffers *convBuffers) bool {
 	}
 	last := 0 // output rows from last on go through the products buffer
 	if r.owP == ow {
-		// The product adds straight into dst, with out as its row stride, all but the last row:
-		// the padded columns of position x land on the first channels of position x+1 (of the next
-		// row after the last position), and add exact zeros there, as the image is finite.
-		last = s.OutHeight - 1
+		// The product adds straight into dst, with out as its row stride: the padded columns of
+		// position x land on the first channels of position x+1 (of the next rows after a row's
+		// last position), and add exact zeros there, as the image is finite. The last rows, whose
+		// padded columns would go past the image, go through the buffer.
+		spill := r.outP - out
+		last = max(0, s.OutHeight-(spill+ow*out-1)/(ow*out))
 		for y := range last {
 			dotProductSegments(padded[y*sy*r.rowLen:], r.kernelT, dst[y*ow*out:], lhsStride, depth, out, ow, r.outP, r.spanP, kh, r.rowLen)
 		}

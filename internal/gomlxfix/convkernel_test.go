@@ -102,3 +102,33 @@ func TestFastConvNonFinite(t *testing.T) {
 		}
 	}
 }
+
+// TestFastConvTinyOutputs runs convolutions whose output rows hold fewer values than the padding
+// of the output channels (a 1×2 output row of 1 channel, padded to 4): the product's padded
+// columns must not reach past an image's outputs. Batches of several images run on several
+// goroutines (run with -race).
+func TestFastConvTinyOutputs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 11))
+	for _, h := range []int{1, 2, 3} {
+		for _, w := range []int{1, 2, 3} {
+			for _, out := range []int{1, 2, 3, 5} {
+				for _, k := range []int{1, 2} {
+					x := tensors.FromFlatDataAndDimensions(randomSlice[float32](rng, 3*h*w*2), 3, h, w, 2)
+					kernel := tensors.FromFlatDataAndDimensions(randomSlice[float32](rng, k*k*2*out), k, k, 2, out)
+					run := func(fast bool) []float32 {
+						defer setFor(fastConv, fast)()
+						return tensors.MustCopyFlatData[float32](graph.MustExecOnce(backend(), func(x, k *graph.Node) *graph.Node {
+							return graph.Convolve(x, k).StridePerAxis(1, 1).PadSame().Done()
+						}, x, kernel))
+					}
+					stock, fast := run(false), run(true)
+					for i := range stock {
+						if d := math.Abs(float64(stock[i] - fast[i])); d > 1e-5 {
+							t.Fatalf("%dx%d image, %d filters %dx%d: output %d is %v, SimpleGo's %v", h, w, out, k, k, i, fast[i], stock[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
