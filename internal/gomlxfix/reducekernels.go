@@ -183,8 +183,9 @@ func reduceFloat32(operand, output *simplego.Buffer, outStrides []int, op reduce
 const maxWindow = 64
 
 // reduceWindows computes a ReduceMax or ReduceMin with at most maxWindow values per output (max
-// pooling written as a reduction over window axes) output by output: each output folds the operand
-// values at a list of offsets from its base, starting from op.initial, as SimpleGo does. Max and
+// pooling written as a reduction over window axes) output by output, large ones on all CPUs: each
+// output folds the operand values at a list of offsets from its base, starting from op.initial, as
+// SimpleGo does. Max and
 // min do not depend on the order the values come in (NaNs propagate, max(-0, +0) is +0 either way),
 // so the results are bit-identical to SimpleGo's. It returns false, doing nothing, for other
 // reductions (more values per output, or outputs not laid out row-major over the kept axes).
@@ -232,35 +233,64 @@ func reduceWindows(src, dst []float32, dims, outStrides []int, op reduceOp) bool
 	last := len(kept) - 1
 	x, y := kept[last], kept[last-1] // the two innermost kept axes, looped over here
 	outer := kept[:last-1]
-	index := make([]int, len(outer))
-	base, o := 0, 0
-	for o < len(dst) {
-		for j := range y.n {
-			for i := range x.n {
-				b := base + j*y.step + i*x.step
-				acc := op.initial
-				if op.kind == reduceMax {
-					for _, off := range offsets {
-						acc = max(acc, src[b+off])
+	blocks := len(dst) / (x.n * y.n)
+	// Blocks of x.n·y.n outputs, shared among goroutines; within a block, when the innermost kept
+	// axis is contiguous (channels), each offset is one pass over a run of it.
+	inParallel(blocks, x.n*y.n, func(from, to int) {
+		index := make([]int, len(outer))
+		base := 0
+		for a, rest := len(outer)-1, from; a >= 0; a-- { // the first block's base
+			index[a] = rest % outer[a].n
+			rest /= outer[a].n
+			base += index[a] * outer[a].step
+		}
+		for block := from; block < to; block++ {
+			o := block * x.n * y.n
+			for j := range y.n {
+				d := dst[o+j*x.n : o+(j+1)*x.n]
+				b := base + j*y.step
+				if x.step == 1 {
+					for c := range d {
+						d[c] = op.initial
 					}
-				} else {
 					for _, off := range offsets {
-						acc = min(acc, src[b+off])
+						run := src[b+off : b+off+len(d)]
+						if op.kind == reduceMax {
+							for c, v := range run {
+								d[c] = max(d[c], v)
+							}
+						} else {
+							for c, v := range run {
+								d[c] = min(d[c], v)
+							}
+						}
 					}
+					continue
 				}
-				dst[o] = acc
-				o++
+				for i := range d {
+					acc, bi := op.initial, b+i*x.step
+					if op.kind == reduceMax {
+						for _, off := range offsets {
+							acc = max(acc, src[bi+off])
+						}
+					} else {
+						for _, off := range offsets {
+							acc = min(acc, src[bi+off])
+						}
+					}
+					d[i] = acc
+				}
+			}
+			for a := len(outer) - 1; a >= 0; a-- {
+				index[a]++
+				base += outer[a].step
+				if index[a] < outer[a].n {
+					break
+				}
+				index[a] = 0
+				base -= outer[a].n * outer[a].step
 			}
 		}
-		for a := len(outer) - 1; a >= 0; a-- {
-			index[a]++
-			base += outer[a].step
-			if index[a] < outer[a].n {
-				break
-			}
-			index[a] = 0
-			base -= outer[a].n * outer[a].step
-		}
-	}
+	})
 	return true
 }
