@@ -32,7 +32,9 @@
 // value per channel for dense layers and valid convolutions, and to the few distinct border rows and
 // columns for padded convolutions). So the compacted model matches the masked one up to float
 // rounding; Compact verifies this on a random batch. The result is a smaller Program with its
-// values, which runs with program.Program.Build, saves with package export, and reloads.
+// values, which runs with program.Program.Build, saves with package export, and reloads. To run it
+// fast, fold it (program.Fold: the compensation terms are then expanded once and merged with the
+// biases and batch-norm offsets).
 //
 // [GroupMasks] prunes coupled channels together (lowest L2 norm over every slice of the channel,
 // per family of coupled layers), so that residual streams can be removed too.

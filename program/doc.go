@@ -21,6 +21,15 @@
 // are an error wrapping [ErrUnsupportedOp] that names the operation and the variable or layer nearest
 // to it, so a model using them fails clearly instead of being replayed wrongly.
 //
+// # Running for inference
+//
+// [Fold] prepares a Program to run fast: [Simplify] rewrites it as an inference compiler would
+// (batch-norm scales into the weights before them, constant additions merged, ReLU's zeros left
+// unbroadcast, dense weights transposed into the layout SimpleGo multiplies in), then every op that
+// does not depend on the input is computed once and read as a variable. The folded Program computes
+// the same function up to float rounding; it can be larger, so save and compact the unfolded one.
+// [Program.Prune] drops the ops the output does not need.
+//
 // # Hyperparameters
 //
 // None: a Program is data. [Trace] takes the example input shape; [Program.Build] takes the batch from

@@ -13,7 +13,7 @@ import (
 )
 
 // FoldedScope holds the variables [Fold] adds: "<FoldedScope>/op<N>" is the value of op N of the
-// program it was given.
+// simplified program ([Simplify] of the one it was given).
 const FoldedScope = "/program/folded"
 
 // Fold returns a program for inference that computes what p computes (up to float rounding): p
