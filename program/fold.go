@@ -13,7 +13,8 @@ import (
 )
 
 // FoldedScope holds the variables [Fold] adds: "<FoldedScope>/op<N>" is the value of op N of the
-// simplified program ([Simplify] of the one it was given).
+// simplified program ([Simplify] of the one it was given), "op<N>.2" and so on where a program folded
+// before holds that name already.
 const FoldedScope = "/program/folded"
 
 // Fold returns a program for inference that computes what p computes (up to float rounding): p
@@ -35,17 +36,7 @@ func Fold(backend backends.Backend, p *Program, values map[string][]float32) (*P
 	if err := p.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("program: Fold: the simplified program is invalid: %w", err)
 	}
-	constant := make([]bool, len(p.Ops))
-	for i, op := range p.Ops {
-		switch op.Type {
-		case OpInput:
-		case OpVariable, "Constant":
-			constant[i] = true
-		default:
-			constant[i] = !slices.ContainsFunc(op.Dims, func(d Dim) bool { return d < 0 }) &&
-				!slices.ContainsFunc(op.Inputs, func(in int) bool { return !constant[in] })
-		}
-	}
+	constant := constantOps(p)
 	// The ops to compute: constant float32 results that an input-dependent op reads.
 	var folded []int
 	isFolded := make([]bool, len(p.Ops))
@@ -66,18 +57,18 @@ func Fold(backend backends.Backend, p *Program, values map[string][]float32) (*P
 	for k, v := range values {
 		outValues[k] = v
 	}
-	if len(folded) == 0 {
-		return out, outValues, nil
-	}
 	slices.Sort(folded)
-	computed, err := evalConstants(backend, p, values, folded)
-	if err != nil {
-		return nil, nil, err
+	var computed [][]float32
+	if len(folded) > 0 {
+		var err error
+		if computed, err = evalConstants(backend, p, values, folded); err != nil {
+			return nil, nil, err
+		}
 	}
 	for k, i := range folded {
 		path := fmt.Sprintf("%s/op%d", FoldedScope, i)
-		if p.Variable(path) != nil {
-			return nil, nil, fmt.Errorf("%w: Fold: the program already has a variable %s", ErrInvalid, path)
+		for n := 2; p.Variable(path) != nil; n++ { // a program folded before has such names
+			path = fmt.Sprintf("%s/op%d.%d", FoldedScope, i, n)
 		}
 		op := p.Ops[i]
 		out.Ops[i] = Op{Type: OpVariable, Var: path, DType: op.DType, Dims: slices.Clone(op.Dims)}
@@ -91,6 +82,28 @@ func Fold(backend backends.Backend, p *Program, values map[string][]float32) (*P
 		}
 	}
 	return out, outValues, nil
+}
+
+// isConstant reports whether op, whose operands' flags are in constant, is computed from variables
+// and constants alone (and does not scale with the batch).
+func isConstant(op Op, constant []bool) bool {
+	switch op.Type {
+	case OpInput:
+		return false
+	case OpVariable, "Constant":
+		return true
+	}
+	return !slices.ContainsFunc(op.Dims, func(d Dim) bool { return d < 0 }) &&
+		!slices.ContainsFunc(op.Inputs, func(in int) bool { return !constant[in] })
+}
+
+// constantOps flags the ops of p that isConstant.
+func constantOps(p *Program) []bool {
+	constant := make([]bool, len(p.Ops))
+	for i, op := range p.Ops {
+		constant[i] = isConstant(op, constant)
+	}
+	return constant
 }
 
 // evalConstants computes the ops which (none depending on the input) in one graph.

@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/layers"
 
@@ -125,5 +126,45 @@ func TestFold(t *testing.T) {
 	again, _, err := program.Fold(b, folded, foldedValues)
 	if err != nil || len(again.Ops) != len(folded.Ops) {
 		t.Errorf("folding again: %d ops (was %d), error %v", len(again.Ops), len(folded.Ops), err)
+	}
+}
+
+// TestFoldNameTaken folds a hand-written program whose variable already has the name Fold would
+// give the op it computes: the new variable gets another name, and the output is right.
+func TestFoldNameTaken(t *testing.T) {
+	b := newBackend(t)
+	taken := program.FoldedScope + "/op2"
+	p := &program.Program{
+		Version:   program.Version,
+		Variables: []program.Variable{{Path: taken, DType: dtypes.Float32, Dims: []int{3}}},
+		Ops: []program.Op{
+			{Type: program.OpInput, DType: dtypes.Float32, Dims: []int{-1, 3}},
+			{Type: program.OpVariable, Var: taken, DType: dtypes.Float32, Dims: []int{3}},
+			{Type: "Reshape", Inputs: []int{1}, DType: dtypes.Float32, Dims: []int{1, 3}},
+			{Type: "Add", Inputs: []int{0, 2}, DType: dtypes.Float32, Dims: []int{-1, 3}},
+		},
+		Output: 3,
+	}
+	folded, values, err := program.Fold(b, p, map[string][]float32{taken: {1, 2, 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, v := range folded.Variables {
+		paths = append(paths, v.Path)
+	}
+	if want := []string{taken + ".2"}; !slices.Equal(paths, want) {
+		t.Errorf("folded variables %v, want %v", paths, want)
+	}
+	ctx, err := folded.NewContext(values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := folded.Run(b, ctx, tensors.FromFlatDataAndDimensions([]float32{10, 20, 30}, 1, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tensors.MustCopyFlatData[float32](out); !slices.Equal(got, []float32{11, 22, 33}) {
+		t.Errorf("output %v, want [11 22 33]", got)
 	}
 }

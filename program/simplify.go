@@ -48,21 +48,13 @@ func Simplify(p *Program) *Program {
 // operands is the layout SimpleGo multiplies in, which it would otherwise make by transposing W at
 // every call (as much work as the product itself at batch 1).
 func transposeDotWeights(p *Program) *Program {
-	constant := make([]bool, len(p.Ops))
+	constant := constantOps(p)
 	out := &Program{Version: p.Version, Variables: p.Variables}
 	idx := make([]int, len(p.Ops))
 	for i, op := range p.Ops {
 		op = op.clone()
 		for k, in := range op.Inputs {
 			op.Inputs[k] = idx[in]
-		}
-		switch op.Type {
-		case OpInput:
-		case OpVariable, "Constant":
-			constant[i] = true
-		default:
-			constant[i] = !slices.ContainsFunc(op.Dims, func(d Dim) bool { return d < 0 }) &&
-				!slices.ContainsFunc(p.Ops[i].Inputs, func(in int) bool { return !constant[in] })
 		}
 		if op.Type == "Dot" && op.DType == dtypes.Float32 && !constant[i] {
 			x, w := p.Ops[p.Ops[i].Inputs[0]], p.Ops[p.Ops[i].Inputs[1]]
@@ -89,17 +81,8 @@ type simplifier struct {
 
 // add appends op to the output, read by users ops, and returns its index.
 func (s *simplifier) add(op Op, users int) int {
-	c := false
-	switch op.Type {
-	case OpInput:
-	case OpVariable, "Constant":
-		c = true
-	default:
-		c = !slices.ContainsFunc(op.Dims, func(d Dim) bool { return d < 0 }) &&
-			!slices.ContainsFunc(op.Inputs, func(in int) bool { return !s.constant[in] })
-	}
 	s.out.Ops = append(s.out.Ops, op)
-	s.constant = append(s.constant, c)
+	s.constant = append(s.constant, isConstant(op, s.constant))
 	s.users = append(s.users, users)
 	return len(s.out.Ops) - 1
 }

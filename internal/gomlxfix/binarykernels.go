@@ -114,9 +114,10 @@ func (s *executorSwap) restore() {
 	s.stock = nil
 }
 
-// binaryExecutor returns the executor of kind: float32 operands of different shapes (neither a
-// single element, which stock handles with a scalar loop) are computed by binaryFloat32; everything
-// else goes to stock.
+// binaryExecutor returns the executor of kind for float32: operands of different shapes (implicit
+// broadcasting) are computed by binaryFloat32, large operands of one shape or with a single value on
+// one side are shared among goroutines; everything else (other dtypes, small operations without
+// broadcasting) goes to stock.
 func binaryExecutor(kind binaryOpKind, stock simplegoExecutor) simplegoExecutor {
 	return func(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, inputsOwned []bool) (*simplego.Buffer, error) {
 		if len(inputs) != 2 {

@@ -177,9 +177,11 @@ type Conv2DShape struct {
 // at once, by the fast-dot-kernel product (dotProductSegments). The product runs on sizes that its
 // assembly kernel takes whole: kw·in rounded up to 8 (the kernel's extra columns are zeros, so the
 // extra values read, from the next positions, add nothing), the output channels to 4 and the
-// positions to 2. An image holding an infinity or NaN would spread it through those zero products
-// (0·Inf is NaN), so it goes the way without extra reads: its patches are gathered into a buffer, a
-// few output positions at a time, and multiplied with the whole kernel transposed.
+// positions to 2; where the output channels are padded, the product still adds straight into the
+// output, its padded columns adding exact zeros to the next position's channels. An image holding an
+// infinity or NaN would spread it through those zero products (0·Inf is NaN), so it goes the way
+// without extra reads: its patches are gathered into a buffer, a few output positions at a time,
+// and multiplied with the whole kernel transposed.
 func Conv2DChannelsLast(output, input, kernel []float32, s Conv2DShape) {
 	batch, h, w, in := s.Batch, s.Height, s.Width, s.InChannels
 	kh, kw, out := s.KernelHeight, s.KernelWidth, s.OutChannels
@@ -187,12 +189,12 @@ func Conv2DChannelsLast(output, input, kernel []float32, s Conv2DShape) {
 	depth := kh * kw * in
 	input, kernel, output = input[:batch*h*w*in], kernel[:depth*out], output[:batch*oh*ow*out]
 	plan := newConvRows(kernel, s)
-	gather := newConvGather(kernel, s)
+	gather := sync.OnceValue(func() *convGather { return newConvGather(kernel, s) }) // rarely needed
 	work := func(b int, buffers *convBuffers) {
 		image := input[b*h*w*in : (b+1)*h*w*in]
 		dst := output[b*oh*ow*out : (b+1)*oh*ow*out]
 		if !plan.run(dst, image, buffers) {
-			gather.run(dst, image, buffers)
+			gather().run(dst, image, buffers)
 		}
 	}
 
@@ -239,7 +241,7 @@ func grow(buf *[]float32, n int) []float32 {
 }
 
 // convRows is the gather-free way of Conv2DChannelsLast: products of the padded image, read with a
-// stride, with each kernel row.
+// stride in one run per kernel row, with the transposed kernel, one per output row.
 type convRows struct {
 	s                 Conv2DShape
 	span, spanP, outP int // kw·in and its rounding up to 8; out rounded up to 4
