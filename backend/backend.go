@@ -174,6 +174,18 @@ func newWithConfig(config string) (b backends.Backend, err error) {
 	return backends.NewWithConfig(config)
 }
 
+// NewPureGo returns GoMLX's pure-Go backend (SimpleGo, configured as [PureGo]) with Prunelab's
+// faster kernels installed, as [Default] gives it when it falls back to pure Go, whatever
+// GOMLX_BACKEND says: for tests and examples that must run on pure Go.
+func NewPureGo() (backends.Backend, error) {
+	b, err := newWithConfig(PureGo)
+	if err != nil {
+		return nil, err
+	}
+	gomlxfix.InstallKernels()
+	return b, nil
+}
+
 var (
 	defaultOnce    sync.Once
 	defaultBackend backends.Backend

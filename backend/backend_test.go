@@ -111,3 +111,20 @@ func TestNewExplicitBackendErrorNamesIt(t *testing.T) {
 		t.Fatalf("New() error = %v, want one naming GOMLX_BACKEND=nosuchbackend", err)
 	}
 }
+
+// TestNewPureGo checks that NewPureGo gives SimpleGo with the kernel replacements installed.
+func TestNewPureGo(t *testing.T) {
+	b, err := NewPureGo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Finalize()
+	if !strings.Contains(strings.ToLower(b.Name()), "go") {
+		t.Errorf("NewPureGo() gave backend %q", b.Name())
+	}
+	for _, w := range gomlxfix.Workarounds() {
+		if strings.HasPrefix(w.Name, "fast-") && w.Name != "fast-dot-gradient" && !w.Installed {
+			t.Errorf("NewPureGo() came without SimpleGo kernel replacement %q", w.Name)
+		}
+	}
+}

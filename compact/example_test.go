@@ -3,7 +3,6 @@ package compact_test
 import (
 	"fmt"
 
-	"github.com/gomlx/gomlx/backends"
 	_ "github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -12,6 +11,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/layers"
 	"github.com/gomlx/gomlx/pkg/ml/layers/activations"
 
+	"github.com/prunelab/prunelab/backend"
 	"github.com/prunelab/prunelab/compact"
 	"github.com/prunelab/prunelab/program"
 )
@@ -19,7 +19,7 @@ import (
 // Compacting a two-layer perceptron whose hidden units 1 and 3 were pruned (their weights are zero):
 // the hidden layer shrinks from 4 units to 2, and the next layer loses the matching inputs.
 func ExampleCompact() {
-	b, err := backends.NewWithConfig("go")
+	b, err := backend.NewPureGo()
 	if err != nil {
 		panic(err)
 	}

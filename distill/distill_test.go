@@ -6,7 +6,6 @@ import (
 	"os"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends"
 	_ "github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -28,7 +27,7 @@ func TestMain(m *testing.M) {
 
 // TestLossGraph checks the loss against a direct computation of Hinton et al.'s formula.
 func TestLossGraph(t *testing.T) {
-	b, err := backends.NewWithConfig("go")
+	b, err := backend.NewPureGo()
 	if err != nil {
 		t.Fatal(err)
 	}

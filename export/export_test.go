@@ -19,6 +19,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/layers"
 	"github.com/gomlx/gomlx/pkg/ml/layers/activations"
 
+	"github.com/prunelab/prunelab/backend"
 	"github.com/prunelab/prunelab/export"
 	"github.com/prunelab/prunelab/models"
 	"github.com/prunelab/prunelab/program"
@@ -27,7 +28,7 @@ import (
 
 func goBackend(t testing.TB) backends.Backend {
 	t.Helper()
-	b, err := backends.NewWithConfig("go")
+	b, err := backend.NewPureGo()
 	if err != nil {
 		t.Fatal(err)
 	}

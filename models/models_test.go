@@ -6,7 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends"
+	"github.com/prunelab/prunelab/backend"
+
 	_ "github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -19,7 +20,7 @@ import (
 // all of them, and those of rank >= 2 (weights and kernels). It also returns the logits shape.
 func countParams(t *testing.T, m Model) (params, weights int, logits []int) {
 	t.Helper()
-	b, err := backends.NewWithConfig("go")
+	b, err := backend.NewPureGo()
 	if err != nil {
 		t.Fatal(err)
 	}

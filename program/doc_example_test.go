@@ -3,7 +3,6 @@ package program_test
 import (
 	"fmt"
 
-	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -11,12 +10,13 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/layers"
 	"github.com/gomlx/gomlx/pkg/ml/layers/activations"
 
+	"github.com/prunelab/prunelab/backend"
 	"github.com/prunelab/prunelab/program"
 )
 
 // Tracing a small model: its operations, with the batch dimension written as -1.
 func ExampleTrace() {
-	b, err := backends.NewWithConfig("go")
+	b, err := backend.NewPureGo()
 	if err != nil {
 		panic(err)
 	}
@@ -45,7 +45,7 @@ func ExampleTrace() {
 // Folding the same model for inference: the weights transposed for SimpleGo's matrix kernel and the
 // bias reshaped are computed once and read as variables; ReLU takes a single zero.
 func ExampleFold() {
-	b, err := backends.NewWithConfig("go")
+	b, err := backend.NewPureGo()
 	if err != nil {
 		panic(err)
 	}

@@ -17,13 +17,14 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/layers"
 
+	"github.com/prunelab/prunelab/backend"
 	"github.com/prunelab/prunelab/models"
 	"github.com/prunelab/prunelab/program"
 )
 
 func newBackend(t testing.TB) backends.Backend {
 	t.Helper()
-	b, err := backends.NewWithConfig("go")
+	b, err := backend.NewPureGo()
 	if err != nil {
 		t.Fatal(err)
 	}

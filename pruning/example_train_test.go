@@ -3,7 +3,6 @@ package pruning_test
 import (
 	"fmt"
 
-	"github.com/gomlx/gomlx/backends"
 	_ "github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -13,6 +12,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/train"
 	"github.com/gomlx/gomlx/pkg/ml/train/losses"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+	"github.com/prunelab/prunelab/backend"
 	"github.com/prunelab/prunelab/pruning"
 )
 
@@ -34,7 +34,7 @@ func (regression) Yield() (any, []*tensors.Tensor, []*tensors.Tensor, error) {
 // the graph is built, kept at zero after every optimizer step, and updated by a Driver on a
 // gradual schedule.
 func ExampleWrapModelFn() {
-	backend, err := backends.NewWithConfig("go")
+	backend, err := backend.NewPureGo()
 	if err != nil {
 		panic(err)
 	}

@@ -6,13 +6,13 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends"
 	_ "github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/prunelab/prunelab/backend"
 	"github.com/prunelab/prunelab/models"
 	"github.com/prunelab/prunelab/program"
 	"github.com/prunelab/prunelab/quantize"
@@ -63,7 +63,7 @@ func ExampleNewTensor() {
 }
 
 func TestCalibrateReducesOutputError(t *testing.T) {
-	b, err := backends.NewWithConfig("go")
+	b, err := backend.NewPureGo()
 	if err != nil {
 		t.Fatal(err)
 	}

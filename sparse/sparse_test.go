@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends"
 	_ "github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -14,6 +13,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/prunelab/prunelab/backend"
 	"github.com/prunelab/prunelab/models"
 	"github.com/prunelab/prunelab/program"
 	"github.com/prunelab/prunelab/sparse"
@@ -67,7 +67,7 @@ func pruneRandomly(values map[string][]float32, p *program.Program, sparsity flo
 }
 
 func TestModelMatchesGoMLX(t *testing.T) {
-	b, err := backends.NewWithConfig("go")
+	b, err := backend.NewPureGo()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -151,8 +151,8 @@ func reduceFloat32(operand, output *simplego.Buffer, outStrides []int, op reduce
 	walk := newStridedWalk(dims, outStrides)
 	inner, step := walk.inner, walk.innerStep
 	// The two axes around the innermost run are looped over here, in order, so that the walk (a
-	// call per block) does not dominate when runs are short: max pooling of a few channels, as
-	// [batch, h, 2, w, 2, channels] reduced over its window axes, has runs of a few values.
+	// call per block) does not dominate when runs are short: a sum over the spatial axes of
+	// [batch, h, w, channels] with few channels has runs of a few values.
 	n1, m1, n2, m2 := 1, 0, 1, 0
 	if l := len(walk.outer); l > 0 {
 		n1, m1 = walk.outer[l-1], walk.outerMoves[l-1]
