@@ -54,10 +54,10 @@ func syntheticImages(n int, shape []int, seed uint64) *datasets.Images {
 	return im
 }
 
-// pureGoBackend returns GoMLX's pure-Go backend.
+// pureGoBackend returns GoMLX's pure-Go backend with Prunelab's kernels.
 func pureGoBackend(t testing.TB) backends.Backend {
 	t.Helper()
-	b, err := backends.NewWithConfig(backend.PureGo)
+	b, err := backend.NewPureGo()
 	if err != nil {
 		t.Fatal(err)
 	}

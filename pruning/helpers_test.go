@@ -5,6 +5,8 @@ import (
 	"os"
 	"testing"
 
+	prunelabbackend "github.com/prunelab/prunelab/backend"
+
 	"github.com/gomlx/gomlx/backends"
 	_ "github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -21,16 +23,18 @@ import (
 
 var testBackend backends.Backend
 
-// backend returns the shared test backend: the pure-Go one, or $PRUNING_TEST_BACKEND (e.g.
-// "xla:cuda" with -tags xla).
+// backend returns the shared test backend: the pure-Go one with Prunelab's kernels, or
+// $PRUNING_TEST_BACKEND (e.g. "xla:cuda" with -tags xla).
 func backend(t testing.TB) backends.Backend {
 	t.Helper()
 	if testBackend == nil {
-		config := os.Getenv("PRUNING_TEST_BACKEND")
-		if config == "" {
-			config = "go"
+		var b backends.Backend
+		var err error
+		if config := os.Getenv("PRUNING_TEST_BACKEND"); config != "" {
+			b, err = backends.NewWithConfig(config)
+		} else {
+			b, err = prunelabbackend.NewPureGo()
 		}
-		b, err := backends.NewWithConfig(config)
 		if err != nil {
 			t.Fatalf("backend: %v", err)
 		}
