@@ -29,7 +29,8 @@ in the model's graph (biases, batch-norm entries, the next layers' inputs, the o
 residual stream). The compacted model computes what the pruned one does (verified on a random batch),
 with fewer parameters and multiply-accumulates. The run directory holds model.plx (the compacted model
 in the export format, docs/FORMAT.md) and report.json: accuracy before and after, parameter and MAC
-counts, and measured inference times of the pruned and compacted models at batch 1 and 256.
+counts, and measured inference times of the pruned and compacted models at batch 1 and 256, both run
+as an inference compiler would run them (program.Fold: input-independent work computed once).
 
 Examples:
   prunelab compact                                        # LeNet-300-100, 50% of channels, groups
