@@ -115,9 +115,9 @@ func (s *executorSwap) restore() {
 }
 
 // binaryExecutor returns the executor of kind for float32: operands of different shapes (implicit
-// broadcasting) are computed by binaryFloat32, large operands of one shape or with a single value on
-// one side are shared among goroutines; everything else (other dtypes, small operations without
-// broadcasting) goes to stock.
+// broadcasting) are computed by binaryFloat32; operands of one shape or with a single value on one
+// side, from plainElements on, by binaryRun, large ones shared among goroutines; everything else
+// (other dtypes, small operations without broadcasting) goes to stock.
 func binaryExecutor(kind binaryOpKind, stock simplegoExecutor) simplegoExecutor {
 	return func(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, inputsOwned []bool) (*simplego.Buffer, error) {
 		if len(inputs) != 2 {
@@ -130,7 +130,7 @@ func binaryExecutor(kind binaryOpKind, stock simplegoExecutor) simplegoExecutor 
 		lhsOne, rhsOne := lhsShape.Size() == 1, rhsShape.Size() == 1
 		plain := lhsShape.Equal(rhsShape) || lhsOne || rhsOne
 		if outShape.DType != dtypes.Float32 || lhsShape.DType != dtypes.Float32 || rhsShape.DType != dtypes.Float32 ||
-			(plain && (outShape.Size() < parallelElements || (lhsOne && rhsOne))) ||
+			(plain && (outShape.Size() < plainElements || (lhsOne && rhsOne))) ||
 			(!plain && (lhsShape.Rank() != outShape.Rank() || rhsShape.Rank() != outShape.Rank())) {
 			return stock(backend, node, inputs, inputsOwned)
 		}
@@ -249,6 +249,10 @@ func binaryRepeated(kind binaryOpKind, out, full, run []float32, swapped bool) {
 		}
 	})
 }
+
+// plainElements is the size from which binary operations without broadcasting run here rather than
+// in SimpleGo's loops (whose bounds checks cost more than a call here from this size on).
+const plainElements = 1 << 10
 
 // parallelElements is the number of elements from which an elementwise operation is shared among
 // goroutines (below it, starting them costs more than they save).

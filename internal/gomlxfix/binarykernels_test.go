@@ -72,7 +72,7 @@ func TestFastBinaryOpsMatchStock(t *testing.T) {
 			stock, _ := run(false)
 			fast, used := run(true)
 			plain := fmt.Sprint(lhsDims) == fmt.Sprint(rhsDims) || size(lhsDims) == 1 || size(rhsDims) == 1
-			large := max(size(lhsDims), size(rhsDims)) >= parallelElements
+			large := max(size(lhsDims), size(rhsDims)) >= plainElements
 			want := !plain || large
 			if used != want {
 				t.Errorf("trial %d, %s of %v and %v: replacement used=%v, want %v", trial, name, lhsDims, rhsDims, used, want)

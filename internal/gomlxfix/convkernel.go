@@ -200,7 +200,8 @@ func Conv2DChannelsLast(output, input, kernel []float32, s Conv2DShape) {
 
 	workers := min(runtime.GOMAXPROCS(0), batch)
 	if workers <= 1 {
-		buffers := &convBuffers{}
+		buffers := convBuffersPool.Get().(*convBuffers)
+		defer convBuffersPool.Put(buffers)
 		for b := range batch {
 			work(b, buffers)
 		}
@@ -216,7 +217,8 @@ func Conv2DChannelsLast(output, input, kernel []float32, s Conv2DShape) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buffers := &convBuffers{}
+			buffers := convBuffersPool.Get().(*convBuffers)
+			defer convBuffersPool.Put(buffers)
 			for b := range next {
 				work(b, buffers)
 			}
@@ -229,6 +231,10 @@ func Conv2DChannelsLast(output, input, kernel []float32, s Conv2DShape) {
 type convBuffers struct {
 	padded, patches, products []float32
 }
+
+// convBuffersPool keeps scratch buffers between calls (inference at batch 1 calls the kernel often
+// on small images: allocating them each time kept the garbage collector busy).
+var convBuffersPool = sync.Pool{New: func() any { return &convBuffers{} }}
 
 // grow returns (*buf)[:n], zeroed, reallocating when *buf is shorter.
 func grow(buf *[]float32, n int) []float32 {
