@@ -81,12 +81,20 @@ var binaryOpTypes = map[backends.OpType]binaryOpKind{
 }
 
 // binaryExecutors swaps the entries of binaryOpTypes in SimpleGo's executor table.
-var binaryExecutors = &executorSwap{}
+var binaryExecutors = &executorSwap{replacements: func() map[backends.OpType]func(simplegoExecutor) simplegoExecutor {
+	replacements := map[backends.OpType]func(simplegoExecutor) simplegoExecutor{}
+	for opType, kind := range binaryOpTypes {
+		replacements[opType] = func(stock simplegoExecutor) simplegoExecutor { return binaryExecutor(kind, stock) }
+	}
+	return replacements
+}}
 
 // executorSwap replaces entries of SimpleGo's node-executor table, as kernelSwap replaces entries
-// of its kernel registries.
+// of its kernel registries: replacements gives, per operation type, a function that builds the
+// replacement from the stock executor (which it calls for what it does not take).
 type executorSwap struct {
-	stock map[backends.OpType]simplegoExecutor // nil when not installed
+	replacements func() map[backends.OpType]func(stock simplegoExecutor) simplegoExecutor
+	stock        map[backends.OpType]simplegoExecutor // nil when not installed
 }
 
 func (s *executorSwap) install() {
@@ -94,15 +102,18 @@ func (s *executorSwap) install() {
 	if nodeShapeOffset == 0 {
 		panic(fmt.Errorf("%w: simplego.Node has no field shape (shapes.Shape)", ErrGoMLXChanged))
 	}
+	replacements := s.replacements()
 	stock := map[backends.OpType]simplegoExecutor{}
-	for opType := range binaryOpTypes {
+	built := map[backends.OpType]simplegoExecutor{}
+	for opType, build := range replacements {
 		if simplegoNodeExecutors[opType] == nil {
 			panic(fmt.Errorf("%w: SimpleGo has no executor for %s", ErrGoMLXChanged, opType))
 		}
 		stock[opType] = simplegoNodeExecutors[opType]
+		built[opType] = build(stock[opType])
 	}
-	for opType, kind := range binaryOpTypes {
-		simplegoNodeExecutors[opType] = binaryExecutor(kind, stock[opType])
+	for opType, executor := range built {
+		simplegoNodeExecutors[opType] = executor
 	}
 	s.stock = stock
 }

@@ -32,7 +32,9 @@
 //     on one core of the development machine) where the CPU has AVX2 and FMA — a register-tiled Go
 //     kernel elsewhere, or with the purego build tag —, packs operands with row copies through offset
 //     tables, and zeroes with clear. It covers both of SimpleGo's DotGeneral paths (blocked for large
-//     products, normalized for small ones); results differ from SimpleGo's only by float32 summation
+//     products, normalized for small ones); small products (up to 2^20 multiply-adds) are computed in
+//     the calling goroutine instead of being handed to a worker (its DotGeneral executor is swapped
+//     in SimpleGo's node-executor table). Results differ from SimpleGo's only by float32 summation
 //     order.
 //
 //   - "fast-copies" ([InstallFastCopies]): SimpleGo copies a Slice and a Transpose element by element

@@ -22,8 +22,8 @@ var fastDotKernel = &workaround{
 		"through a multi-axis index (dgCopyFlatToBlockShape, dgNormalizeShape) and zeroes buffers element by " +
 		"element (fillBufferGeneric); the replacements are an AVX2+FMA assembly kernel where the CPU has it (a " +
 		"register-tiled Go kernel elsewhere), row copies through offset tables, and clear()",
-	install: func() { dotKernels.install() },
-	restore: func() { dotKernels.restore() },
+	install: func() { dotKernels.install(); dotExecutors.install() },
+	restore: func() { dotExecutors.restore(); dotKernels.restore() },
 }
 
 // InstallFastDotKernel replaces, for float32 on SimpleGo (the pure-Go backend), the kernels of

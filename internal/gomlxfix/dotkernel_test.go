@@ -171,11 +171,25 @@ var largeDotCases = map[string]dotCase{
 		dotAxes{lhsContracting: []int{0, 4}, rhsContracting: []int{0, 1}}},
 }
 
-// TestFastDotKernelMatchesStock runs DotGenerals on SimpleGo with its own kernels and with the
-// replacements, large ones (blocked) and a small one (normalized): the outputs agree within float32
-// rounding.
+// smallDotCases are DotGeneral configurations that dotExecutor computes in the calling goroutine
+// (at most smallDotMACs multiply-adds), with operands to transpose and operands laid out already.
+var smallDotCases = map[string]dotCase{
+	"small_unblocked": {[]int{6, 20}, []int{20, 7}, dotAxes{lhsContracting: []int{1}, rhsContracting: []int{0}}},
+	"small_batched": {[]int{3, 13, 7}, []int{7, 3, 15},
+		dotAxes{lhsContracting: []int{2}, lhsBatch: []int{0}, rhsContracting: []int{0}, rhsBatch: []int{1}}},
+	"small_two_contracting": {[]int{5, 14, 9}, []int{9, 5, 20}, dotAxes{lhsContracting: []int{0, 2}, rhsContracting: []int{1, 0}}},
+	// A dense layer at batch 1 with its weights stored transposed (program.Simplify's layout).
+	"batch_one_transposed_weights": {[]int{1, 784}, []int{300, 784}, dotAxes{lhsContracting: []int{1}, rhsContracting: []int{1}}},
+}
+
+// TestFastDotKernelMatchesStock runs DotGenerals on SimpleGo with its own kernels and executor and
+// with the replacements, large ones (blocked) and small ones (computed in place): the outputs agree
+// within float32 rounding.
 func TestFastDotKernelMatchesStock(t *testing.T) {
-	cases := map[string]dotCase{"small_unblocked": {[]int{6, 20}, []int{20, 7}, dotAxes{lhsContracting: []int{1}, rhsContracting: []int{0}}}}
+	cases := map[string]dotCase{}
+	for name, c := range smallDotCases {
+		cases[name] = c
+	}
 	for name, c := range largeDotCases {
 		cases[name] = c
 	}
