@@ -20,8 +20,9 @@ var fastDotKernel = &workaround{
 		"(buildDotGeneralKernel in backends/simplego/dotgeneral_large.go, execNormalizedDotGeneralGeneric " +
 		"in dotgeneral_small.go), about 1 GMAC/s per core, packs and transposes operands one element at a time " +
 		"through a multi-axis index (dgCopyFlatToBlockShape, dgNormalizeShape) and zeroes buffers element by " +
-		"element (fillBufferGeneric); the replacements are an AVX2+FMA assembly kernel where the CPU has it (a " +
-		"register-tiled Go kernel elsewhere), row copies through offset tables, and clear()",
+		"element (fillBufferGeneric), and hands even small products to a worker goroutine (execDotGeneralSmall); " +
+		"the replacements are an AVX2+FMA assembly kernel where the CPU has it (a register-tiled Go kernel " +
+		"elsewhere), row copies through offset tables, clear(), and small products computed in the calling goroutine",
 	install: func() { dotKernels.install(); dotExecutors.install() },
 	restore: func() { dotExecutors.restore(); dotKernels.restore() },
 }
