@@ -25,7 +25,10 @@ func (pl *plan) eval(i int) error {
 		return nil
 	}
 	if fn, ok := binaryFns[op.Type]; ok {
-		broadcastBinary(out, in[0], in[1], fn)
+		// Arithmetic run by run (gomlxfix's loops); comparisons and the rest element by element.
+		if !gomlxfix.Elementwise(op.Type, out.data, in[0].data, in[1].data, out.dims, in[0].dims, in[1].dims) {
+			broadcastBinary(out, in[0], in[1], fn)
+		}
 		return nil
 	}
 	switch op.Type {

@@ -381,3 +381,38 @@ func binaryRun(kind binaryOpKind, out, lhs, rhs []float32, lhsStep, rhsStep int)
 		}
 	}
 }
+
+// elementwiseKinds maps op names to the binary operations Elementwise computes.
+var elementwiseKinds = map[string]binaryOpKind{
+	"Add": binaryAdd, "Sub": binarySub, "Mul": binaryMul, "Div": binaryDiv, "Max": binaryMax, "Min": binaryMin,
+}
+
+// Elementwise sets out = lhs (op) rhs for op "Add", "Sub", "Mul", "Div", "Max" or "Min", with the
+// arithmetic and the broadcasting of the fast-binary-ops executors (operands of out's rank whose
+// axes have out's dimension or 1, or a single value), in the calling goroutine: for executors of
+// programs outside GoMLX (package sparse). It reports false, doing nothing, for other ops or shapes.
+// out may be an operand of its shape.
+func Elementwise(op string, out, lhs, rhs []float32, outDims, lhsDims, rhsDims []int) bool {
+	kind, ok := elementwiseKinds[op]
+	if !ok || len(out) == 0 {
+		return false
+	}
+	switch {
+	case len(lhs) == len(out) && len(rhs) == len(out):
+		binaryRun(kind, out, lhs, rhs, 1, 1)
+	case len(rhs) == 1 && len(lhs) == len(out):
+		binaryRun(kind, out, lhs, rhs, 1, 0)
+	case len(lhs) == 1 && len(rhs) == len(out):
+		binaryRun(kind, out, lhs, rhs, 0, 1)
+	case len(lhsDims) == len(outDims) && len(rhsDims) == len(outDims) && len(lhs) > 1 && len(rhs) > 1:
+		for a, n := range outDims {
+			if (lhsDims[a] != n && lhsDims[a] != 1) || (rhsDims[a] != n && rhsDims[a] != 1) {
+				return false
+			}
+		}
+		binaryFloat32(kind, out, lhs, rhs, outDims, lhsDims, rhsDims)
+	default:
+		return false
+	}
+	return true
+}
