@@ -14,7 +14,7 @@ import (
 // rank 1 to 5 whose axes each have the output's dimension or 1 (implicit broadcasting on either
 // side, both sides, or neither), with NaNs and signed zeros among the values, on SimpleGo with its own
 // executors and with binaryFloat32: the outputs are bit-identical, and the replacement ran exactly
-// when the operands' shapes differ or they are large.
+// when the operands' shapes differ or they are large; Elementwise, outside GoMLX, gives the same bits.
 func TestFastBinaryOpsMatchStock(t *testing.T) {
 	rng := rand.New(rand.NewPCG(12, 12))
 	ops := map[string]func(a, b *graph.Node) *graph.Node{
@@ -77,9 +77,22 @@ func TestFastBinaryOpsMatchStock(t *testing.T) {
 			if used != want {
 				t.Errorf("trial %d, %s of %v and %v: replacement used=%v, want %v", trial, name, lhsDims, rhsDims, used, want)
 			}
+			// Elementwise (package sparse's entry point) computes the same outside GoMLX.
+			outDims := make([]int, len(lhsDims))
+			for a := range outDims {
+				outDims[a] = max(lhsDims[a], rhsDims[a])
+			}
+			direct := make([]float32, len(stock))
+			if !Elementwise(name, direct, tensors.MustCopyFlatData[float32](lhs), tensors.MustCopyFlatData[float32](rhs), outDims, lhsDims, rhsDims) {
+				t.Errorf("trial %d: Elementwise refused %s of %v and %v", trial, name, lhsDims, rhsDims)
+			}
 			for i := range stock {
 				if math.Float32bits(stock[i]) != math.Float32bits(fast[i]) {
 					t.Errorf("trial %d, %s of %v and %v: element %d is %v, stock %v", trial, name, lhsDims, rhsDims, i, fast[i], stock[i])
+					break
+				}
+				if math.Float32bits(stock[i]) != math.Float32bits(direct[i]) {
+					t.Errorf("trial %d, Elementwise %s of %v and %v: element %d is %v, stock %v", trial, name, lhsDims, rhsDims, i, direct[i], stock[i])
 					break
 				}
 			}
