@@ -10,10 +10,8 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/prunelab/prunelab/program"
 )
@@ -242,31 +240,19 @@ func Compact(backend backends.Backend, p *program.Program, values map[string][]f
 	return res, nil
 }
 
-// evalNodes returns the values of the given ops for one all-zero input.
+// evalNodes returns the values of the given ops for one all-zero input (program.EvalNodes).
 func evalNodes(backend backends.Backend, p *program.Program, values map[string][]float32, which []int) (map[int][]float32, error) {
 	out := map[int][]float32{}
 	if len(which) == 0 {
 		return out, nil
 	}
-	ctx, err := p.NewContext(values)
-	if err != nil {
-		return nil, err
-	}
-	exec, err := context.NewExec(backend, ctx.Reuse(), func(ctx *context.Context, x *graph.Node) []*graph.Node {
-		return p.BuildNodes(ctx, x, which)
-	})
-	if err != nil {
-		return nil, err
-	}
-	defer exec.Finalize()
-	in := p.Ops[p.Input()]
-	x := tensors.FromShape(shapes.Make(in.DType, program.Resolve(in.Dims, 1)...))
-	res, err := exec.Exec(x)
+	res, err := program.EvalNodes(backend, p, values, which)
 	if err != nil {
 		return nil, fmt.Errorf("compact: evaluating the model: %w", err)
 	}
 	for k, i := range which {
 		v, err := floats(res[k])
+		res[k].FinalizeAll()
 		if err != nil {
 			return nil, fmt.Errorf("compact: op #%d: %w", i, err)
 		}

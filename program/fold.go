@@ -106,8 +106,10 @@ func constantOps(p *Program) []bool {
 	return constant
 }
 
-// evalConstants computes the ops which (none depending on the input) in one graph.
-func evalConstants(backend backends.Backend, p *Program, values map[string][]float32, which []int) ([][]float32, error) {
+// EvalNodes computes the ops which of p in one graph, with the given variable values, for one
+// all-zero input (batch 1): for ops that do not depend on the input's values (constants, compaction's
+// contributions of removed units). The caller finalizes the returned tensors.
+func EvalNodes(backend backends.Backend, p *Program, values map[string][]float32, which []int) ([]*tensors.Tensor, error) {
 	ctx, err := p.NewContext(values)
 	if err != nil {
 		return nil, err
@@ -119,34 +121,25 @@ func evalConstants(backend backends.Backend, p *Program, values map[string][]flo
 		return nil, err
 	}
 	defer exec.Finalize()
-	x := tensors.FromShape(shapes.Make(p.Ops[p.Input()].DType, Resolve(p.Ops[p.Input()].Dims, 1)...))
-	var res []*tensors.Tensor
-	if err := catch(func() { res = exec.MustExec(x) }); err != nil {
+	in := p.Ops[p.Input()]
+	return exec.Exec(tensors.FromShape(shapes.Make(in.DType, Resolve(in.Dims, 1)...)))
+}
+
+// evalConstants computes the float32 ops which (none depending on the input) in one graph.
+func evalConstants(backend backends.Backend, p *Program, values map[string][]float32, which []int) ([][]float32, error) {
+	res, err := EvalNodes(backend, p, values, which)
+	if err != nil {
 		return nil, fmt.Errorf("program: Fold: %w", err)
 	}
 	out := make([][]float32, len(res))
 	for k, t := range res {
-		if out[k], err = tensors.CopyFlatData[float32](t); err != nil {
+		out[k], err = tensors.CopyFlatData[float32](t)
+		t.FinalizeAll()
+		if err != nil {
 			return nil, fmt.Errorf("program: Fold: op #%d: %w", which[k], err)
 		}
-		t.FinalizeAll()
 	}
 	return out, nil
-}
-
-// catch runs f and returns what it panics with as an error.
-func catch(f func()) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			if e, ok := r.(error); ok {
-				err = e
-			} else {
-				err = fmt.Errorf("%v", r)
-			}
-		}
-	}()
-	f()
-	return nil
 }
 
 // Prune returns a copy of p without the ops its output does not depend on (the input is kept) and

@@ -303,20 +303,7 @@ func dotGeneral(out, l, r *tensor, lc, lb, rc, rb []int) {
 		}
 		return f
 	}
-	// offsets enumerates the flat offsets of every index of the given axes.
-	offsets := func(dims, st, axes []int) []int {
-		offs := []int{0}
-		for _, a := range axes {
-			next := make([]int, 0, len(offs)*dims[a])
-			for _, o := range offs {
-				for i := range dims[a] {
-					next = append(next, o+i*st[a])
-				}
-			}
-			offs = next
-		}
-		return offs
-	}
+	offsets := gomlxfix.AxesOffsets
 	lbOff, rbOff := offsets(l.dims, ls, lb), offsets(r.dims, rs, rb)
 	lkOff, rkOff := offsets(l.dims, ls, lc), offsets(r.dims, rs, rc)
 	mOff := offsets(l.dims, ls, free(len(l.dims), lc, lb))

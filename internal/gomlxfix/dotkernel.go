@@ -284,6 +284,23 @@ type operandLayout struct {
 	contiguousContracting bool
 }
 
+// AxesOffsets returns the flat offsets, with the given strides, of every index of the given axes of
+// a tensor of dimensions dims (the other axes at 0), the last axis moving fastest: the elements a
+// DotGeneral contracts or a reduction folds together.
+func AxesOffsets(dims, strides, axes []int) []int {
+	offs := []int{0}
+	for _, axis := range axes {
+		next := make([]int, 0, len(offs)*dims[axis])
+		for _, o := range offs {
+			for x := range dims[axis] {
+				next = append(next, o+x*strides[axis])
+			}
+		}
+		offs = next
+	}
+	return offs
+}
+
 // layoutOf returns the layout of an operand of dimensions dims; the sizes are SimpleGo's, checked.
 func layoutOf(dims, contractingAxes, batchAxes []int, batchSize, crossSize, contractingSize int) operandLayout {
 	strides := make([]int, len(dims))
@@ -304,16 +321,7 @@ func layoutOf(dims, contractingAxes, batchAxes []int, batchSize, crossSize, cont
 		}
 	}
 	offsets := func(axes []int, size int) []int {
-		offs := []int{0}
-		for _, axis := range axes {
-			next := make([]int, 0, len(offs)*dims[axis])
-			for _, o := range offs {
-				for x := range dims[axis] {
-					next = append(next, o+x*strides[axis])
-				}
-			}
-			offs = next
-		}
+		offs := AxesOffsets(dims, strides, axes)
 		if len(offs) != size {
 			panic(fmt.Errorf("%w: DotGeneral operand %v has %d elements along the axes %v, SimpleGo says %d",
 				ErrGoMLXChanged, dims, len(offs), axes, size))

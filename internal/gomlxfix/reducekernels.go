@@ -3,7 +3,6 @@ package gomlxfix
 import (
 	"fmt"
 	"reflect"
-	"slices"
 	"unsafe"
 
 	"github.com/gomlx/gomlx/backends/simplego"
@@ -185,30 +184,25 @@ const maxWindow = 64
 // reduceWindows computes a ReduceMax or ReduceMin with at most maxWindow values per output (max
 // pooling written as a reduction over window axes) output by output, large ones on all CPUs: each
 // output folds the operand values at a list of offsets from its base, starting from op.initial, as
-// SimpleGo does. Max and
-// min do not depend on the order the values come in (NaNs propagate, max(-0, +0) is +0 either way),
-// so the results are bit-identical to SimpleGo's. It returns false, doing nothing, for other
+// SimpleGo does, and in its order (ascending offsets: which of several NaNs comes out depends on the
+// order), so the results are bit-identical to SimpleGo's. It returns false, doing nothing, for other
 // reductions (more values per output, or outputs not laid out row-major over the kept axes).
 func reduceWindows(src, dst []float32, dims, outStrides []int, op reduceOp) bool {
 	type axis struct{ n, step int } // dimension and operand step
 	var kept []axis
-	offsets := []int{0}
-	outStride, step := 1, 1
+	var reduced []int
+	steps := make([]int, len(dims))
+	window, outStride, step := 1, 1, 1
 	for a := len(dims) - 1; a >= 0; a-- {
 		n := dims[a]
+		steps[a] = step
 		switch {
 		case n == 1:
-		case outStrides[a] == 0: // reduced: every offset so far, at each index of a
-			if len(offsets)*n > maxWindow {
+		case outStrides[a] == 0:
+			if window *= n; window > maxWindow {
 				return false
 			}
-			grown := make([]int, 0, len(offsets)*n)
-			for i := range n {
-				for _, off := range offsets {
-					grown = append(grown, off+i*step)
-				}
-			}
-			offsets = grown
+			reduced = append([]int{a}, reduced...) // in axis order: offsets ascending, SimpleGo's order
 		default:
 			if outStrides[a] != outStride {
 				return false
@@ -226,7 +220,7 @@ func reduceWindows(src, dst []float32, dims, outStrides []int, op reduceOp) bool
 	if outStride != len(dst) {
 		return false
 	}
-	slices.Sort(offsets)
+	offsets := AxesOffsets(dims, steps, reduced)
 	for len(kept) < 2 {
 		kept = append([]axis{{1, 0}}, kept...)
 	}
