@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -54,20 +55,13 @@ func TestFold(t *testing.T) {
 	if err := p.Encode(&before); err != nil {
 		t.Fatal(err)
 	}
-	folded, foldedValues, err := program.Fold(b, p, values)
-	if err != nil {
-		t.Fatal(err)
-	}
+	folded, foldedValues, fctx := fold(t, b, p, values)
 	var after bytes.Buffer
 	if err := p.Encode(&after); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(before.Bytes(), after.Bytes()) {
 		t.Error("Fold changed the program it was given")
-	}
-	fctx, err := folded.NewContext(foldedValues)
-	if err != nil {
-		t.Fatal(err)
 	}
 	got, err := folded.Run(b, fctx, x)
 	if err != nil {
@@ -145,20 +139,13 @@ func TestFoldNameTaken(t *testing.T) {
 		},
 		Output: 3,
 	}
-	folded, values, err := program.Fold(b, p, map[string][]float32{taken: {1, 2, 3}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	folded, _, ctx := fold(t, b, p, map[string][]float32{taken: {1, 2, 3}})
 	var paths []string
 	for _, v := range folded.Variables {
 		paths = append(paths, v.Path)
 	}
 	if want := []string{taken + ".2"}; !slices.Equal(paths, want) {
 		t.Errorf("folded variables %v, want %v", paths, want)
-	}
-	ctx, err := folded.NewContext(values)
-	if err != nil {
-		t.Fatal(err)
 	}
 	out, err := folded.Run(b, ctx, tensors.FromFlatDataAndDimensions([]float32{10, 20, 30}, 1, 3))
 	if err != nil {
@@ -167,4 +154,18 @@ func TestFoldNameTaken(t *testing.T) {
 	if got := tensors.MustCopyFlatData[float32](out); !slices.Equal(got, []float32{11, 22, 33}) {
 		t.Errorf("output %v, want [11 22 33]", got)
 	}
+}
+
+// fold folds p and returns the folded program, its values and a context holding them.
+func fold(t *testing.T, b backends.Backend, p *program.Program, values map[string][]float32) (*program.Program, map[string][]float32, *context.Context) {
+	t.Helper()
+	folded, foldedValues, err := program.Fold(b, p, values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, err := folded.NewContext(foldedValues)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return folded, foldedValues, ctx
 }

@@ -62,14 +62,7 @@ func TestSimplify(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			folded, fv, err := program.Fold(b, p, values)
-			if err != nil {
-				t.Fatal(err)
-			}
-			fctx, err := folded.NewContext(fv)
-			if err != nil {
-				t.Fatal(err)
-			}
+			folded, _, fctx := fold(t, b, p, values)
 			got, err := folded.Run(b, fctx, x)
 			if err != nil {
 				t.Fatal(err)
