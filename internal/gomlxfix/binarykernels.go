@@ -148,17 +148,7 @@ func binaryExecutor(kind binaryOpKind, stock simplegoExecutor) simplegoExecutor 
 		fastKernelCalls.Add(1)
 		lhs, rhs, output, _, _ := simplegoBinaryOperandsAndOutput(backend, inputs, inputsOwned, outShape)
 		if plain {
-			out, l, r := float32s(output), float32s(lhs), float32s(rhs)
-			inParallel(len(out), 1, func(from, to int) {
-				switch {
-				case lhsOne:
-					binaryRun(kind, out[from:to], l, r[from:to], 0, 1)
-				case rhsOne:
-					binaryRun(kind, out[from:to], l[from:to], r, 1, 0)
-				default:
-					binaryRun(kind, out[from:to], l[from:to], r[from:to], 1, 1)
-				}
-			})
+			binaryPlain(kind, float32s(output), float32s(lhs), float32s(rhs))
 			return output, nil
 		}
 		binaryFloat32(kind, float32s(output), float32s(lhs), float32s(rhs), outShape.Dimensions, lhsShape.Dimensions, rhsShape.Dimensions)
@@ -382,6 +372,19 @@ func binaryRun(kind binaryOpKind, out, lhs, rhs []float32, lhsStep, rhsStep int)
 	}
 }
 
+// binaryPlain computes out = lhs (kind) rhs for operands that each have out's size or a single
+// value (not both a single value unless out is one too), large ones shared among goroutines.
+func binaryPlain(kind binaryOpKind, out, lhs, rhs []float32) {
+	lhsStep, rhsStep := min(len(lhs)-1, 1), min(len(rhs)-1, 1) // 0 for a single value
+	if len(out) == 1 {
+		lhsStep, rhsStep = 1, 1
+	}
+	inParallel(len(out), 1, func(from, to int) {
+		l, r := lhs[from*lhsStep:], rhs[from*rhsStep:]
+		binaryRun(kind, out[from:to], l, r, lhsStep, rhsStep)
+	})
+}
+
 // elementwiseKinds maps op names to the binary operations Elementwise computes.
 var elementwiseKinds = map[string]binaryOpKind{
 	"Add": binaryAdd, "Sub": binarySub, "Mul": binaryMul, "Div": binaryDiv, "Max": binaryMax, "Min": binaryMin,
@@ -389,8 +392,8 @@ var elementwiseKinds = map[string]binaryOpKind{
 
 // Elementwise sets out = lhs (op) rhs for op "Add", "Sub", "Mul", "Div", "Max" or "Min", with the
 // arithmetic and the broadcasting of the fast-binary-ops executors (operands of out's rank whose
-// axes have out's dimension or 1, or a single value), in the calling goroutine: for executors of
-// programs outside GoMLX (package sparse). It reports false, doing nothing, for other ops or shapes.
+// axes have out's dimension or 1, or a single value), large operations shared among goroutines as
+// there: for executors of programs outside GoMLX (package sparse). It reports false, doing nothing, for other ops or shapes.
 // out may be an operand of its shape.
 func Elementwise(op string, out, lhs, rhs []float32, outDims, lhsDims, rhsDims []int) bool {
 	kind, ok := elementwiseKinds[op]
@@ -398,12 +401,8 @@ func Elementwise(op string, out, lhs, rhs []float32, outDims, lhsDims, rhsDims [
 		return false
 	}
 	switch {
-	case len(lhs) == len(out) && len(rhs) == len(out):
-		binaryRun(kind, out, lhs, rhs, 1, 1)
-	case len(rhs) == 1 && len(lhs) == len(out):
-		binaryRun(kind, out, lhs, rhs, 1, 0)
-	case len(lhs) == 1 && len(rhs) == len(out):
-		binaryRun(kind, out, lhs, rhs, 0, 1)
+	case len(lhs) == len(out) && (len(rhs) == len(out) || len(rhs) == 1), len(rhs) == len(out) && len(lhs) == 1:
+		binaryPlain(kind, out, lhs, rhs)
 	case len(lhsDims) == len(outDims) && len(rhsDims) == len(outDims) && len(lhs) > 1 && len(rhs) > 1:
 		for a, n := range outDims {
 			if (lhsDims[a] != n && lhsDims[a] != 1) || (rhsDims[a] != n && rhsDims[a] != 1) {
