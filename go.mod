@@ -8,6 +8,7 @@ require (
 	github.com/gomlx/gomlx v0.26.0
 	github.com/google/go-cmp v0.7.0
 	github.com/janpfeifer/gonb v0.11.4
+	github.com/janpfeifer/must v0.2.0
 	golang.org/x/image v0.30.0
 	golang.org/x/sys v0.39.0
 	golang.org/x/term v0.38.0

@@ -156,12 +156,10 @@ func MaskFigures(masks pruning.MaskSet) ([]Figure, error) {
 		figs = append(figs, Figure{Name: name, Title: title, Figure: f})
 		return nil
 	}
-	var layers []viz.Layer
+	layers := MaskLayers(masks)
 	var counts []viz.LayerCount
 	for _, p := range masks.Paths() {
-		m := masks[p]
-		layers = append(layers, viz.Layer{Name: p, Shape: m.Shape, Kept: m.Keep})
-		counts = append(counts, viz.LayerCount{Name: p, Kept: m.NumKept(), Total: m.Size()})
+		counts = append(counts, viz.LayerCount{Name: p, Kept: masks[p].NumKept(), Total: masks[p].Size()})
 	}
 	if len(layers) == 0 {
 		return nil, fmt.Errorf("report: no masks to draw")
@@ -182,6 +180,26 @@ func MaskFigures(masks pruning.MaskSet) ([]Figure, error) {
 		}
 	}
 	return figs, nil
+}
+
+// MaskLayers turns masks into what viz draws ([viz.ModelHeatmaps], [viz.PixelMap]): one layer per
+// mask, in path order.
+func MaskLayers(masks pruning.MaskSet) []viz.Layer {
+	var layers []viz.Layer
+	for _, p := range masks.Paths() {
+		layers = append(layers, viz.Layer{Name: p, Shape: masks[p].Shape, Kept: masks[p].Keep})
+	}
+	return layers
+}
+
+// LayerCounts turns a pruning report into what [viz.SparsityBars] draws: each layer's non-zero and
+// total parameters.
+func LayerCounts(r *pruning.Report) []viz.LayerCount {
+	var counts []viz.LayerCount
+	for _, l := range r.Layers {
+		counts = append(counts, viz.LayerCount{Name: l.Path, Kept: l.NonZero, Total: l.Params})
+	}
+	return counts
 }
 
 func nan() float64 { return math.NaN() }

@@ -9,6 +9,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "# $(date -u +%FT%TZ) $(nproc) CPUs, $(go version | cut -d' ' -f3), load: $(cut -d' ' -f1-3 /proc/loadavg)"
 GOMLX_BACKEND=${GOMLX_BACKEND:-go} PRUNELAB_BENCH_BLOCK=${BLOCK:-1ep} \
-	go test -run '^$' -bench 'MaskedTraining' -benchtime "${ROUNDS:-3}x" -timeout 2h ./cmd/prunelab/ |
+	go test -run '^$' -bench 'MaskedTraining' -benchtime "${ROUNDS:-3}x" -timeout 2h ./experiment/ |
 	grep -E '^Benchmark|^cpu|^ok|FAIL'
 echo "# load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/prunelab/prunelab/experiment"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,7 +38,7 @@ func TestCompactCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s\n%s", code, stdout, stderr)
 	}
-	var rep compactReport
+	var rep experiment.CompactReport
 	dir := runDirOf(t, out, "compact-lenet-300-100-*", &rep)
 	c := rep.Compaction
 	if c == nil || c.RemovedChannels != 200 || c.ParamsAfter >= c.ParamsBefore || len(rep.Timings) != 1 {
@@ -70,7 +71,7 @@ func TestQuantizeCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s\n%s", code, stdout, stderr)
 	}
-	var rep quantizeReport
+	var rep experiment.QuantizeReport
 	runDirOf(t, out, "quantize-lenet-300-100-*", &rep)
 	if len(rep.Layers) != 3 || rep.CalibImages != 128 || rep.Sparsity < 0.89 {
 		t.Fatalf("report: %+v", rep)
@@ -87,7 +88,7 @@ func TestExportCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s\n%s", code, stdout, stderr)
 	}
-	var rep exportReport
+	var rep experiment.ExportReport
 	runDirOf(t, out, "export-lenet-300-100-*", &rep)
 	if rep.Ratio < 30 || rep.Sizes == nil || len(rep.Sizes.Rows) != 6 || rep.AutoChoice == "" {
 		t.Fatalf("report: %+v", rep)

@@ -1,4 +1,5 @@
-// Command prunelab runs Prunelab's experiments headless: the same functions the notebooks call.
+// Command prunelab runs Prunelab's experiments headless: each command parses its flags, calls one
+// flow of package experiment (the functions the notebooks call) and prints the result.
 //
 //	prunelab lottery [flags]   Lottery Ticket experiments (the README's main job)
 //	prunelab train [flags]     train a model from the registry and report its test accuracy
@@ -8,6 +9,7 @@
 //	prunelab quantize          INT8 quantization of a pruned model
 //	prunelab distill           distillation against plain fine-tuning of a pruned student
 //	prunelab export            a compressed model file (sparse, INT8, checksummed)
+//	prunelab inspect FILE      read a model file: its layers, sparsity, sizes, checksum and accuracy
 //	prunelab report DIR...     a self-contained HTML page of run directories
 //	prunelab backend           which backend runs; install the XLA plugin
 //	prunelab help COMMAND      explain a command and its flags
@@ -22,6 +24,8 @@ import (
 	"io"
 	"os"
 	"sort"
+
+	"github.com/prunelab/prunelab/experiment"
 )
 
 // command is one subcommand of the CLI.
@@ -77,7 +81,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 		var u usageError
-		if errors.As(err, &u) {
+		if errors.As(err, &u) || errors.Is(err, experiment.ErrOptions) {
 			fmt.Fprintf(stderr, "prunelab %s: %v\n", name, err)
 			return 2
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/prunelab/prunelab/experiment"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,7 +75,7 @@ func TestTrainWritesARunDirectory(t *testing.T) {
 			t.Errorf("run directory lacks %s: %v", f, err)
 		}
 	}
-	var res trainResult
+	var res experiment.TrainResult
 	b, err := os.ReadFile(filepath.Join(dirs[0], "result.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -89,14 +90,5 @@ func TestTrainWritesARunDirectory(t *testing.T) {
 	code, _, _ = runCLI(append(args, "-checkpoint=false")...)
 	if dirs2, _ := filepath.Glob(filepath.Join(out, "train-*")); code != 0 || len(dirs2) != 1 {
 		t.Errorf("second run: exit %d, directories %v, want the same single directory", code, dirs2)
-	}
-}
-
-func TestHashIgnoresNothingThatMatters(t *testing.T) {
-	a := runConfig{Model: "lenet-300-100", Seed: 1, LR: 1e-3}
-	b := a
-	b.Seed = 2
-	if hash(a) == hash(b) || hash(a) != hash(a) {
-		t.Errorf("hash(seed 1) = %s, hash(seed 2) = %s: want stable and different", hash(a), hash(b))
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/prunelab/prunelab/experiment"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,13 +47,13 @@ func TestPruneUsageErrors(t *testing.T) {
 }
 
 // readPruneResult reads the result.json of the single prune run directory under out matching glob.
-func readPruneResult(t *testing.T, dir string) *pruneResult {
+func readPruneResult(t *testing.T, dir string) *experiment.PruneResult {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, resultFile))
+	b, err := os.ReadFile(filepath.Join(dir, experiment.ResultFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res pruneResult
+	var res experiment.PruneResult
 	if err := json.Unmarshal(b, &res); err != nil {
 		t.Fatal(err)
 	}
@@ -104,8 +105,8 @@ func TestPruneStructuresKeepZeros(t *testing.T) {
 			if res.Final["test"].Accuracy < 0.2 || res.Compression <= 1 || len(res.Updates) == 0 {
 				t.Errorf("result %+v: want better than chance, compression > 1, updates recorded", res)
 			}
-			for _, f := range []string{configFile, historyJSONFile, historyCSVFile, updatesCSVFile, reportTextFile,
-				reportJSONFile, masksFile, checkpointDir, "masks.png", "sparsity_by_layer.svg", "first_layer_pixels.png"} {
+			for _, f := range []string{experiment.ConfigFile, experiment.HistoryJSONFile, experiment.HistoryCSVFile, experiment.UpdatesCSVFile, experiment.ReportTextFile,
+				experiment.ReportJSONFile, experiment.MasksFile, experiment.CheckpointDir, "masks.png", "sparsity_by_layer.svg", "first_layer_pixels.png"} {
 				if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 					t.Errorf("run directory lacks %s", f)
 				}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/prunelab/prunelab/experiment"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,26 +23,26 @@ func TestSensitivityCommand(t *testing.T) {
 	if len(dirs) != 1 {
 		t.Fatalf("run directories %v, want one", dirs)
 	}
-	for _, f := range []string{configFile, resultFile, sensitivityJSON, sensitivityCSV, amountsFile, reportTextFile,
-		reportJSONFile, masksFile} {
+	for _, f := range []string{experiment.ConfigFile, experiment.ResultFile, experiment.SensitivityJSON, experiment.SensitivityCSV, experiment.AmountsFile, experiment.ReportTextFile,
+		experiment.ReportJSONFile, experiment.MasksFile} {
 		if _, err := os.Stat(filepath.Join(dirs[0], f)); err != nil {
 			t.Errorf("run directory lacks %s", f)
 		}
 	}
 	var table pruning.SensitivityTable
-	b, _ := os.ReadFile(filepath.Join(dirs[0], sensitivityJSON))
+	b, _ := os.ReadFile(filepath.Join(dirs[0], experiment.SensitivityJSON))
 	if err := json.Unmarshal(b, &table); err != nil {
 		t.Fatal(err)
 	}
 	if len(table.Layers) != 3 || len(table.Layers[0].Metrics) != 2 {
 		t.Errorf("table %+v: want 3 layers x 2 sparsities", table)
 	}
-	csv, _ := os.ReadFile(filepath.Join(dirs[0], sensitivityCSV))
+	csv, _ := os.ReadFile(filepath.Join(dirs[0], experiment.SensitivityCSV))
 	if !strings.HasPrefix(string(csv), "layer,params,0,0.5,0.9\n/fc0/dense/weights,235200,") {
 		t.Errorf("sensitivity.csv:\n%s", csv)
 	}
-	var res sensitivityResult
-	b, _ = os.ReadFile(filepath.Join(dirs[0], resultFile))
+	var res experiment.SensitivityResult
+	b, _ = os.ReadFile(filepath.Join(dirs[0], experiment.ResultFile))
 	if err := json.Unmarshal(b, &res); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package experiment
 
 import (
 	"os"
@@ -25,7 +25,7 @@ func BenchmarkMaskedTraining(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	split, err := loadSplits("mnist", "", 5000, 0, 1)
+	split, err := LoadData(DataOptions{Dataset: "mnist", Validation: 5000, Seed: 1})
 	if err != nil {
 		b.Skipf("MNIST: %v", err)
 	}
@@ -38,12 +38,12 @@ func BenchmarkMaskedTraining(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := sess.SetTrainData(split.train); err != nil {
+		if err := sess.SetTrainData(split.Train); err != nil {
 			b.Fatal(err)
 		}
 		if masked {
 			sess.SetModel(models.BuildFn(pruning.WrapModelFn(pruning.ModelFn(m.Build), pruning.Selector{})))
-			if _, err := sess.Evaluate(split.val.Subset(100)); err != nil { // creates the masks
+			if _, err := sess.Evaluate(split.Validation.Subset(100)); err != nil { // creates the masks
 				b.Fatal(err)
 			}
 			if _, err := pruning.PruneOnce(sess.Context(), pruning.Config{Allocation: pruning.Global{}},

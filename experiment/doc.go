@@ -1,0 +1,39 @@
+// Package experiment holds Prunelab's experiment flows: the workflow of a pruning study as plain
+// functions over option structs (with useful zero values) that return plain results carrying their
+// own report data. The prunelab command line parses flags and calls these; notebooks call them too.
+//
+// # The workflow
+//
+//   - Data: [LoadData] loads a data set and its train/validation/test splits in one call;
+//     [Budget] sizes a notebook's work (PRUNELAB_BUDGET=smoke for CI) and names its run
+//     directories ([Budget.RunDir]), [Budget.MNIST] is the Lottery Ticket split.
+//   - Train: [Train] trains a registry model and writes a run directory; [OpenDense] restores
+//     a training run (or trains it first) for a pruning flow; [NewMaskedSession] is a session
+//     whose model carries pruning masks, for hand-written loops.
+//   - Prune: [Prune] prunes one-shot, iteratively or gradually with any criterion, structure
+//     and allocation ([PruneSettings], [ScheduleSettings]), fine-tunes with the pruned weights
+//     held at zero, and reports; [Sensitivity] analyzes each layer alone and prunes with the
+//     per-layer amounts it derives.
+//   - Compress: [Compact] removes pruned channels for real and times the result; [Quantize]
+//     quantizes to INT8; [Export] writes the compressed model file; [Distill] compares
+//     distillation with fine-tuning; each starts from a [Pipeline] (train, prune in rounds,
+//     fine-tune).
+//   - Read back: [Inspect] reads a model file, verifies it and evaluates it; [ReadModel],
+//     [ProgramAccuracy], [TraceSession] and [TimeProgram] are the pieces.
+//
+// Lottery Ticket experiments have their own package, lottery, with the same habits.
+//
+// # Run directories
+//
+// Each flow writes a directory under its Out option named FLOW-MODEL-HASH, the hash covering every
+// setting that changes the numbers ([Hash]; file names in the constants below [ConfigFile]). Files
+// are written atomically and the result file last, so a finished run is found and read back
+// ([PruneRun.Reused]) instead of run again, and a killed one leaves no half-written result.
+//
+// # Errors
+//
+// Options that cannot run (an unknown name, a value out of range, a layer pattern that matches no
+// layer) return errors wrapping [ErrOptions] before any data is loaded or model trained; their
+// messages name the setting by its command-line flag (-sparsity, -skip). Errors of a run (a
+// missing data set, a corrupt checkpoint or model file) name the file at fault.
+package experiment
