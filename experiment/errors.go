@@ -13,7 +13,7 @@ var ErrOptions = errors.New("bad options")
 // optionsError wraps err as an options error; its message stays err's own.
 type optionsError struct{ err error }
 
-func (e optionsError) Error() string        { return e.err.Error() }
-func (e optionsError) Unwrap() []error      { return []error{e.err, ErrOptions} }
-func badOptions(err error) error            { return optionsError{err} }
+func (e optionsError) Error() string            { return e.err.Error() }
+func (e optionsError) Unwrap() []error          { return []error{e.err, ErrOptions} }
+func badOptions(err error) error                { return optionsError{err} }
 func badOptionsf(format string, a ...any) error { return optionsError{fmt.Errorf(format, a...)} }

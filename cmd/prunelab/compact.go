@@ -6,6 +6,7 @@ import (
 
 	"github.com/prunelab/prunelab/experiment"
 )
+
 func init() { commands["compact"] = compactCommand }
 
 var compactCommand = command{

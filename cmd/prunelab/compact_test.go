@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"github.com/prunelab/prunelab/experiment"
 	"os"
 	"path/filepath"
@@ -96,6 +97,36 @@ func TestExportCommand(t *testing.T) {
 	// The reloaded file holds the INT8 model exactly.
 	if rep.ReloadedAccuracy != rep.Int8Accuracy {
 		t.Errorf("reloaded accuracy %.4f, INT8 %.4f", rep.ReloadedAccuracy, rep.Int8Accuracy)
+	}
+
+	// prunelab inspect reads the file back: its contents, and the accuracy export measured.
+	code, stdout, stderr = runCLI("inspect", "-test-limit", "500", rep.File)
+	want := fmt.Sprintf("test accuracy on mnist: %.2f%% (500 images)", 100*rep.ReloadedAccuracy)
+	for _, s := range []string{"SHA-256 verified", "/fc0/dense/weights", "int8", want} {
+		if code != 0 || !strings.Contains(stdout, s) {
+			t.Errorf("inspect: exit %d, output lacks %q:\n%s%s", code, s, stdout, stderr)
+		}
+	}
+	// A truncated file and a tampered one: the reader's error, naming the file; exit status 1.
+	good, err := os.ReadFile(rep.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncated, tampered := filepath.Join(out, "truncated.plx"), filepath.Join(out, "tampered.plx")
+	bad := append([]byte(nil), good...)
+	bad[len(bad)/2] ^= 0x40
+	if os.WriteFile(truncated, good[:len(good)-100], 0o644) != nil || os.WriteFile(tampered, bad, 0o644) != nil {
+		t.Fatal("writing the damaged copies")
+	}
+	for file, want := range map[string]string{truncated: "truncated", tampered: "checksum mismatch"} {
+		code, stdout, stderr := runCLI("inspect", file)
+		if code != 1 || !strings.Contains(stderr, file) || !strings.Contains(stderr, want) {
+			t.Errorf("inspect %s: exit %d, stderr %q (stdout %q); want exit 1 naming the file and %q", file, code, stderr,
+				stdout, want)
+		}
+	}
+	if code, _, _ := runCLI("inspect"); code != 2 {
+		t.Errorf("inspect without a file: exit %d, want 2", code)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prunelab/prunelab/experiment"
 )
+
 func init() { commands["distill"] = distillCommand }
 
 var distillCommand = command{

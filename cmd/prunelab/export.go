@@ -6,6 +6,7 @@ import (
 
 	"github.com/prunelab/prunelab/experiment"
 )
+
 func init() { commands["export"] = exportCommand }
 
 var exportCommand = command{

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prunelab/prunelab/experiment"
 )
+
 func init() { commands["sensitivity"] = sensitivityCommand }
 
 var sensitivityCommand = command{

@@ -7,6 +7,7 @@ import (
 	"github.com/prunelab/prunelab/experiment"
 	"github.com/prunelab/prunelab/models"
 )
+
 func init() { commands["train"] = trainCommand }
 
 var trainCommand = command{
