@@ -13,6 +13,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/prunelab/prunelab/compact"
 	"github.com/prunelab/prunelab/datasets"
@@ -298,11 +299,7 @@ func (pl *Pipeline) runDir(flow string, extra any) string {
 // fraction of correct argmax predictions.
 func ProgramAccuracy(b backends.Backend, p *program.Program, values map[string][]float32, im *datasets.Images,
 	norm datasets.Normalization) (float64, error) {
-	ctx, err := p.NewContext(values)
-	if err != nil {
-		return 0, err
-	}
-	exec, err := p.NewExec(b, ctx)
+	exec, err := programExec(b, p, values)
 	if err != nil {
 		return 0, err
 	}
@@ -352,11 +349,7 @@ func TimeProgram(b backends.Backend, p *program.Program, values map[string][]flo
 	if err != nil {
 		return 0, err
 	}
-	ctx, err := p.NewContext(values)
-	if err != nil {
-		return 0, err
-	}
-	exec, err := p.NewExec(b, ctx)
+	exec, err := programExec(b, p, values)
 	if err != nil {
 		return 0, err
 	}
@@ -376,6 +369,15 @@ func TimeProgram(b backends.Backend, p *program.Program, values map[string][]flo
 	}
 	slices.Sort(times)
 	return times[len(times)/2], nil
+}
+
+// programExec compiles p with its variables set to values; the caller finalizes it.
+func programExec(b backends.Backend, p *program.Program, values map[string][]float32) (*context.Exec, error) {
+	ctx, err := p.NewContext(values)
+	if err != nil {
+		return nil, err
+	}
+	return p.NewExec(b, ctx)
 }
 
 // fineTuneLR is the pipeline's learning-rate schedule: Adam's 1.2e-3 until fine-tuning starts, then
