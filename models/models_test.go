@@ -17,7 +17,8 @@ import (
 )
 
 // countParams builds m once on a zero batch of two examples and counts its variables' elements:
-// all of them, and those of rank >= 2 (weights and kernels). It also returns the logits shape.
+// all of them, and the weights that pruning selects by default (variables named "weights" of rank >= 2:
+// dense and convolution kernels, not embeddings). It also returns the logits shape.
 func countParams(t *testing.T, m Model) (params, weights int, logits []int) {
 	t.Helper()
 	b, err := backend.NewPureGo()
@@ -44,7 +45,7 @@ func countParams(t *testing.T, m Model) (params, weights int, logits []int) {
 		}
 		n := v.Shape().Size()
 		params += n
-		if v.Shape().Rank() >= 2 {
+		if v.Name() == "weights" && v.Shape().Rank() >= 2 {
 			weights += n
 		}
 	}

@@ -1,0 +1,111 @@
+package models
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
+	"github.com/gomlx/gomlx/pkg/ml/layers"
+	"github.com/gomlx/gomlx/pkg/ml/layers/activations"
+)
+
+// ViTConfig describes a Vision Transformer (Dosovitskiy et al. 2021, "An Image is Worth 16x16
+// Words"): square patches embedded linearly, learned position embeddings, pre-LayerNorm blocks of
+// multi-head self-attention and a GELU MLP, a final LayerNorm, the tokens mean-pooled (no class
+// token) and a linear head.
+type ViTConfig struct {
+	// Patch is the side of a square patch; the image sides must be multiples of it.
+	Patch int
+	// Width is the token width d, Heads the attention heads (Width must be a multiple of Heads),
+	// MLP the hidden width of each block's MLP, Blocks the number of blocks.
+	Width, Heads, MLP, Blocks int
+	NumClasses                int
+}
+
+// ViTTiny is the configuration of the registry's "vit-tiny": patch 4, width 64, 4 heads of 16, MLP
+// 128, 4 blocks, 10 classes.
+var ViTTiny = ViTConfig{Patch: 4, Width: 64, Heads: 4, MLP: 128, Blocks: 4, NumClasses: 10}
+
+func init() {
+	mustRegister(Model{
+		Name: "vit-tiny",
+		Description: "a tiny Vision Transformer (Dosovitskiy et al. 2021) for MNIST-sized images: patch 4, width 64, " +
+			"4 heads, MLP 128, 4 pre-LayerNorm blocks, mean pooling",
+		InputShape: []int{28, 28, 1},
+		NumClasses: 10,
+		Params:     138890,
+		Weights:    132736,
+		Dataset:    "mnist",
+		Build:      ViTTiny.Build,
+	})
+}
+
+// Build builds the Vision Transformer for images x [batch, height, width, channels] and returns
+// logits [batch, NumClasses]. Its variables, with the dense layers' "<scope>/dense/weights" [in,
+// out] and biases:
+//
+//	embed/dense              patches (Patch·Patch·channels) → Width
+//	embed/positions          [tokens, Width] learned position embeddings
+//	block<i>/ln1, block<i>/ln2, final_ln   LayerNorm gain and offset
+//	block<i>/attn/q, k, v    Width → Width; output column h·(Width/Heads)+j is head h's j-th feature
+//	block<i>/attn/out        Width → Width; input row h·(Width/Heads)+j is head h's j-th feature
+//	block<i>/mlp/up          Width → MLP (GELU), block<i>/mlp/down MLP → Width
+//	head/dense               Width → NumClasses
+//
+// so that a head is the slices of q, k, v's columns and out's rows at its offsets, and an MLP
+// neuron the up column and down row of one index. Weights are initialized truncated-normal with
+// standard deviation 0.02 as in ViT and BERT, biases and offsets zero, gains one. It panics (graph
+// building code) when the configuration does not fit the input.
+func (c ViTConfig) Build(ctx *context.Context, x *graph.Node) *graph.Node {
+	dims := x.Shape().Dimensions
+	if len(dims) != 4 || dims[1]%c.Patch != 0 || dims[2]%c.Patch != 0 {
+		panic(fmt.Sprintf("models.ViT: input %s is not [batch, height, width, channels] with sides multiples of %d",
+			x.Shape(), c.Patch))
+	}
+	if c.Heads <= 0 || c.Width%c.Heads != 0 {
+		panic(fmt.Sprintf("models.ViT: width %d is not a multiple of the %d heads", c.Width, c.Heads))
+	}
+	ctx = ctx.WithInitializer(initializers.RandomNormalFn(ctx, 0.02))
+	batch, ph, pw, ch := dims[0], dims[1]/c.Patch, dims[2]/c.Patch, dims[3]
+	tokens := ph * pw
+	// Patches: [batch, ph, P, pw, P, ch] → [batch, ph, pw, P, P, ch] → [batch, tokens, P·P·ch].
+	x = graph.Reshape(x, batch, ph, c.Patch, pw, c.Patch, ch)
+	x = graph.TransposeAllDims(x, 0, 1, 3, 2, 4, 5)
+	x = graph.Reshape(x, batch, tokens, c.Patch*c.Patch*ch)
+	x = Dense(ctx, "embed", x, c.Width)
+	pos := ctx.In("embed").VariableWithShape("positions", shapes.Make(x.DType(), tokens, c.Width)).ValueGraph(x.Graph())
+	x = graph.Add(x, graph.ExpandAxes(pos, 0))
+	for i := range c.Blocks {
+		block := ctx.In(fmt.Sprintf("block%d", i))
+		x = graph.Add(x, c.attention(block.In("attn"), layerNorm(block, "ln1", x)))
+		h := activations.Gelu(Dense(block.In("mlp"), "up", layerNorm(block, "ln2", x), c.MLP))
+		x = graph.Add(x, Dense(block.In("mlp"), "down", h, c.Width))
+	}
+	x = graph.ReduceMean(layerNorm(ctx, "final_ln", x), 1)
+	return Dense(ctx, "head", x, c.NumClasses)
+}
+
+// attention is multi-head self-attention over x [batch, tokens, Width], heads as contiguous slices
+// of the q, k, v projections' outputs and of the output projection's inputs.
+func (c ViTConfig) attention(ctx *context.Context, x *graph.Node) *graph.Node {
+	dims := x.Shape().Dimensions
+	batch, tokens, hd := dims[0], dims[1], c.Width/c.Heads
+	split := func(name string) *graph.Node { // [batch, tokens, heads, hd]
+		return graph.Reshape(Dense(ctx, name, x, c.Width), batch, tokens, c.Heads, hd)
+	}
+	q, k, v := split("q"), split("k"), split("v")
+	scores := graph.Einsum("bthd,bshd->bhts", q, k)
+	scores = graph.MulScalar(scores, 1/math.Sqrt(float64(hd)))
+	att := graph.Softmax(scores, -1)
+	out := graph.Einsum("bhts,bshd->bthd", att, v)
+	return Dense(ctx, "out", graph.Reshape(out, batch, tokens, c.Width), c.Width)
+}
+
+// layerNorm is a LayerNormalization over the last axis in scope name, with gain and offset
+// (epsilon 1e-6 as in ViT).
+func layerNorm(ctx *context.Context, name string, x *graph.Node) *graph.Node {
+	return layers.LayerNormalization(ctx.In(name), x, -1).Epsilon(1e-6).Done()
+}
