@@ -1,7 +1,7 @@
 // Package oneshot prunes one linear layer after training, in one shot, from calibration
 // statistics: no gradients, no retraining. It is plain Go on float32 weights and float64
-// statistics (linear algebra by gonum), independent of GoMLX, so it runs wherever the weights
-// and a few hundred calibration inputs of a layer are at hand.
+// statistics (linear algebra by gonum); only [PruneProgram], which runs a traced model to collect
+// them, uses GoMLX.
 //
 // # Layout
 //
@@ -23,6 +23,13 @@
 //     reconstruction loss (Frantar & Alistarh 2023, "SparseGPT: Massive Language Models Can Be
 //     Accurately Pruned in One-Shot", ICML 2023, arXiv 2301.00774). It follows the official
 //     fasterprune code; see [SparseGPT] for the few places where it does not.
+//
+// # Whole models
+//
+// [PruneProgram] prunes every linear layer of a traced GoMLX model (package program) in order, layer
+// by layer as both papers do: each layer's statistics come from the calibration examples run through
+// the layers before it, already pruned; layers that read the same inputs (attention's q, k and v)
+// share them.
 //
 // Calibration inputs are accumulated by [Stats] (Σ xᵀx and the number of rows N), which can be
 // filled batch by batch and merged. [ReconstructionError] measures ‖XW − XŴ‖²_F, the quantity
