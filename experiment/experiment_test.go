@@ -87,6 +87,18 @@ func TestOptionsErrors(t *testing.T) {
 			_, _, err := Quantize(QuantizeOptions{Calib: -1})
 			return err
 		}, "-calib -1"},
+		{"oneshot method", func() error {
+			_, err := OneShot(OneShotOptions{Dense: dense, Method: "obs"})
+			return err
+		}, `unknown method "obs"`},
+		{"oneshot pattern", func() error {
+			_, err := OneShot(OneShotOptions{Dense: dense, Pattern: "5:4"})
+			return err
+		}, `-pattern "5:4"`},
+		{"oneshot skip", func() error {
+			_, err := OneShot(OneShotOptions{Dense: dense, Skip: []string{"/head/**"}})
+			return err
+		}, `"/head/**" matches no prunable layer`},
 		{"distill", func() error {
 			_, _, err := Distill(DistillOptions{Prune: 1.5, Out: out})
 			return err

@@ -5,6 +5,7 @@
 #
 #   scripts/bench-convnets.sh                      # all models: lenet-5 conv-2 conv-4 conv-6 resnet-20
 #   scripts/bench-convnets.sh lenet-5 conv-2       # some of them
+#   scripts/bench-convnets.sh vit-tiny             # the Vision Transformer (scripts/peers/torch_vit.py)
 #
 # PyTorch runs with 1 and with 2 threads (on a busy machine its 2 OpenMP threads can be much slower
 # than 1); the ratios use the faster of the two. Needs /usr/bin/python3 with torch (apt-get install -y
@@ -34,7 +35,8 @@ for m in "${models[@]}"; do
 	conv-4) steps=${STEPS:-5} peer=(scripts/peers/torch_conv.py --model conv4) ;;
 	conv-6) steps=${STEPS:-5} peer=(scripts/peers/torch_conv.py --model conv6) ;;
 	resnet-20) steps=${STEPS:-5} peer=(scripts/peers/torch_conv.py --model resnet20) ;;
-	*) echo "unknown model $m (known: lenet-5 conv-2 conv-4 conv-6 resnet-20)" >&2; exit 2 ;;
+	vit-tiny) steps=${STEPS:-20} peer=(scripts/peers/torch_vit.py) ;;
+	*) echo "unknown model $m (known: lenet-5 conv-2 conv-4 conv-6 resnet-20 vit-tiny)" >&2; exit 2 ;;
 	esac
 	echo "== $m: $steps steps each side" >&2
 	(cd models && PRUNELAB_BENCH_MODELS=$m "$out/models.test" -test.run '^$' -test.bench "ConvNets/$m/" \
@@ -60,7 +62,8 @@ torch = {}
 for line in open(out + "/torch.jsonl"):
     r = json.loads(line)
     torch.setdefault(r["model"], []).append(r)
-peer_name = {"lenet-5": "lenet5", "conv-2": "conv2", "conv-4": "conv4", "conv-6": "conv6", "resnet-20": "resnet20"}
+peer_name = {"lenet-5": "lenet5", "conv-2": "conv2", "conv-4": "conv4", "conv-6": "conv6", "resnet-20": "resnet20",
+             "vit-tiny": "vittiny"}
 first = next(iter(torch.values()))[0]
 print(f"pure-Go backend (GoMLX SimpleGo) vs PyTorch {first['torch']} CPU; batch 60; medians in ms")
 print(f"{'model':10} {'go step':>9} {'(cpu)':>9} {'torch 1t':>9} {'torch 2t':>9} {'ratio':>6} | "
