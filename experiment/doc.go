@@ -13,7 +13,8 @@
 //   - Prune: [Prune] prunes one-shot, iteratively or gradually with any criterion, structure
 //     and allocation ([PruneSettings], [ScheduleSettings]), fine-tunes with the pruned weights
 //     held at zero, and reports; [Sensitivity] analyzes each layer alone and prunes with the
-//     per-layer amounts it derives.
+//     per-layer amounts it derives; [OneShot] prunes a trained model's linear layers from a
+//     little calibration data without retraining (magnitude, Wanda, SparseGPT; package oneshot).
 //   - Compress: [Compact] removes pruned channels for real and times the result; [Quantize]
 //     quantizes to INT8; [Export] writes the compressed model file; [Distill] compares
 //     distillation with fine-tuning; each starts from a [Pipeline] (train, prune in rounds,
