@@ -1,7 +1,6 @@
 package experiment
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"github.com/prunelab/prunelab/export"
 	"github.com/prunelab/prunelab/internal/atomicfile"
 	"github.com/prunelab/prunelab/models"
+	"github.com/prunelab/prunelab/program"
 	"github.com/prunelab/prunelab/pruning"
 	"github.com/prunelab/prunelab/quantize"
 	"github.com/prunelab/prunelab/sparse"
@@ -115,13 +115,9 @@ func Compact(o CompactOptions) (*CompactReport, string, error) {
 	}
 	dir := pl.runDir("compact", []any{joinInts(o.TimeBatches), o.TimeRuns})
 	rep.File = filepath.Join(dir, ModelFile)
-	var st *export.Stats
-	if err := atomicfile.Write(rep.File, func(w io.Writer) error {
-		var err error
-		st, err = export.Write(w, res.Program, res.Values, export.Options{Meta: export.Meta{
-			"model": pl.Model.Name, "compacted": "true", "structure": pl.Options.Structure}})
-		return err
-	}); err != nil {
+	st, err := WriteModel(rep.File, res.Program, res.Values, export.Options{Meta: export.Meta{
+		"model": pl.Model.Name, "compacted": "true", "structure": pl.Options.Structure}})
+	if err != nil {
 		return nil, "", err
 	}
 	rep.FileSize = st.FileBytes
@@ -303,12 +299,8 @@ func Export(o ExportOptions) (*ExportReport, string, error) {
 
 	dir := pl.runDir("export", []any{o.Int8, o.Calib})
 	rep.File = filepath.Join(dir, ModelFile)
-	var buf bytes.Buffer
-	st, err := export.Write(&buf, p, values, opts)
+	st, err := WriteModel(rep.File, p, values, opts)
 	if err != nil {
-		return nil, "", err
-	}
-	if err := atomicfile.WriteFile(rep.File, buf.Bytes()); err != nil {
 		return nil, "", err
 	}
 	rep.FileBytes, rep.Tensors = st.FileBytes, st.Tensors
@@ -331,6 +323,19 @@ func Export(o ExportOptions) (*ExportReport, string, error) {
 	}
 	rep.Finished = time.Now().UTC()
 	return rep, dir, atomicfile.WriteJSON(filepath.Join(dir, ReportFile), rep)
+}
+
+// WriteModel writes a program and its values as a model file in Prunelab's export format
+// (docs/FORMAT.md), atomically: a reader sees the old file or the new one, never a part. It
+// returns what was written (sizes per variable, the file's size).
+func WriteModel(path string, p *program.Program, values map[string][]float32, opts export.Options) (*export.Stats, error) {
+	var st *export.Stats
+	err := atomicfile.Write(path, func(w io.Writer) error {
+		var err error
+		st, err = export.Write(w, p, values, opts)
+		return err
+	})
+	return st, err
 }
 
 // ReadModel reads a model file in Prunelab's export format, checking its checksum; errors name

@@ -269,6 +269,14 @@ func PrunableLayers(m models.Model, sel pruning.Selector) ([]pruning.Target, err
 	return targets, nil
 }
 
+// AccuracyOn returns an evaluation function for [pruning.Sensitivity]: the session's accuracy on im.
+func AccuracyOn(s *training.Session, im *datasets.Images) func() (float64, error) {
+	return func() (float64, error) {
+		m, err := s.Evaluate(im)
+		return m.Accuracy, err
+	}
+}
+
 // NewMaskedSession is a training session for the named registry model with pruning masks attached
 // to every weight matrix and convolution kernel: pruning then never needs the model's code changed.
 func NewMaskedSession(model string, seed int64) (*training.Session, error) {

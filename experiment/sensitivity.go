@@ -163,11 +163,10 @@ func Sensitivity(o SensitivityOptions) (*SensitivityRun, error) {
 	if o.EvalLimit > 0 {
 		evalImages = evalImages.Subset(o.EvalLimit)
 	}
-	evals := 0
+	evals, accuracy := 0, AccuracyOn(sess, evalImages)
 	eval := func() (float64, error) {
 		evals++
-		m, err := sess.Evaluate(evalImages)
-		return m.Accuracy, err
+		return accuracy()
 	}
 	fmt.Fprintf(log, "Sensitivity at %d sparsities (criterion %s, structure %s) on %d validation images\n",
 		len(o.Ladder), cfg.Criterion.Name(), cfg.Structure.Name(), evalImages.N)

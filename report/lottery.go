@@ -202,4 +202,20 @@ func LayerCounts(r *pruning.Report) []viz.LayerCount {
 	return counts
 }
 
+// SensitivitySeries turns a sensitivity table into what [viz.SensitivityCurves] draws: one line per
+// layer, the metric (×100, as a percentage) against the sparsity of that layer (×100), starting at
+// the baseline for sparsity 0.
+func SensitivitySeries(t *pruning.SensitivityTable) []viz.Series {
+	var curves []viz.Series
+	for _, row := range t.Layers {
+		c := viz.Series{Name: row.Path, X: []float64{0}, Y: [][]float64{{100 * t.Baseline}}}
+		for i, sp := range t.Sparsities {
+			c.X = append(c.X, 100*sp)
+			c.Y[0] = append(c.Y[0], 100*row.Metrics[i])
+		}
+		curves = append(curves, c)
+	}
+	return curves
+}
+
 func nan() float64 { return math.NaN() }

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"github.com/google/go-cmp/cmp"
+	"github.com/prunelab/prunelab/pruning"
+	"github.com/prunelab/prunelab/viz"
 	"image/png"
 	"os"
 	"os/exec"
@@ -185,5 +188,15 @@ func TestReportInChromium(t *testing.T) {
 	}
 	if len(colours) < 50 {
 		t.Errorf("screenshot has %d distinct colours: blank?", len(colours))
+	}
+}
+
+func TestSensitivitySeries(t *testing.T) {
+	table := &pruning.SensitivityTable{Baseline: 0.98, Sparsities: []float64{0.5, 0.9},
+		Layers: []pruning.SensitivityRow{{Path: "/fc0/dense/weights", Metrics: []float64{0.97, 0.5}}}}
+	got := SensitivitySeries(table)
+	want := []viz.Series{{Name: "/fc0/dense/weights", X: []float64{0, 50, 90}, Y: [][]float64{{98, 97, 50}}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("SensitivitySeries (-want +got):\n%s", diff)
 	}
 }

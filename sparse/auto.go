@@ -144,3 +144,31 @@ func (a *Auto) choose(x []float32, batch int) (int, error) {
 	a.chosen[batch], a.timing[batch] = best, medians
 	return best, nil
 }
+
+// MedianTimes runs each runner on the same batch x in turns, after one untimed run each (which
+// compiles), for at least d and at least 5 rounds, and returns each one's median time. Taking turns
+// spreads any other load on the machine evenly over the runners, so their ratios are fair on a busy
+// machine.
+func MedianTimes(x []float32, batch int, d time.Duration, runners ...Runner) ([]time.Duration, error) {
+	times := make([][]time.Duration, len(runners))
+	for _, r := range runners {
+		if _, err := r.Run(x, batch); err != nil {
+			return nil, err
+		}
+	}
+	for start := time.Now(); len(runners) > 0 && (len(times[0]) < 5 || time.Since(start) < d); {
+		for i, r := range runners {
+			t := time.Now()
+			if _, err := r.Run(x, batch); err != nil {
+				return nil, err
+			}
+			times[i] = append(times[i], time.Since(t))
+		}
+	}
+	medians := make([]time.Duration, len(runners))
+	for i, t := range times {
+		slices.Sort(t)
+		medians[i] = t[len(t)/2]
+	}
+	return medians, nil
+}
