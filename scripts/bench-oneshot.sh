@@ -6,8 +6,8 @@
 #
 #   scripts/bench-oneshot.sh RUN_DIR [RUN_DIR...]   # "prunelab train" run directories (with checkpoint/)
 #
-# Environment: CALIBRATION (images, default 128), SKIP (layers left dense, e.g. "/head/**"),
-# GOMLX_BACKEND (default go).
+# Environment: CALIBRATION (images, default 128), SKIP (layers left dense, comma-separated patterns,
+# e.g. "/embed/**,/head/**"), TEST_LIMIT (test images evaluated, default all), GOMLX_BACKEND (default go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOMLX_BACKEND=${GOMLX_BACKEND:-go}
@@ -22,7 +22,8 @@ for run in "$@"; do
 		for method in magnitude wanda sparsegpt; do
 			for seed in 1 2 3; do
 				"$out/prunelab" oneshot -from "$run" -out "$out/runs" -method "$method" -pattern "$pattern" \
-					-calibration "${CALIBRATION:-128}" -calibration-seed "$seed" -progress=false "${skip[@]}" >/dev/null
+					-calibration "${CALIBRATION:-128}" -calibration-seed "$seed" -test-limit "${TEST_LIMIT:-0}" \
+					-progress=false "${skip[@]}" >/dev/null
 			done
 		done
 	done
