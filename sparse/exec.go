@@ -396,6 +396,7 @@ var unaryFns = map[string]func(float32) float32{
 	"Sqrt":     func(x float32) float32 { return float32(math.Sqrt(float64(x))) },
 	"Rsqrt":    func(x float32) float32 { return float32(1 / math.Sqrt(float64(x))) },
 	"Tanh":     func(x float32) float32 { return float32(math.Tanh(float64(x))) },
+	"Erf":      func(x float32) float32 { return float32(math.Erf(float64(x))) }, // exact GELU
 	"Logistic": func(x float32) float32 { return float32(1 / (1 + math.Exp(-float64(x)))) },
 	"Identity": func(x float32) float32 { return x },
 	"LogicalNot": func(x float32) float32 {
