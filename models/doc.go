@@ -17,6 +17,13 @@
 //     2,261,184 weights; the paper rounds to 4.3M, 2.4M and, for Conv-6, lists 1.7M).
 //   - "resnet-20": ResNet-20 for CIFAR-10 (He et al. 2016), batch norm, option-A shortcuts, He normal
 //     init; 269,722 trainable parameters, 268,336 weights.
+//   - "vit-tiny": a Vision Transformer (Dosovitskiy et al. 2021) for 28×28×1 images: patch 4, width
+//     64, 4 heads, MLP 128, 4 pre-LayerNorm blocks, mean pooling ([ViTConfig]); 138,890 parameters,
+//     132,736 weights. Heads are contiguous slices of q, k, v's outputs and out's inputs.
+//   - "gpt-tiny": a byte-level causal GPT (Radford et al. 2019) for Go source ([GPTConfig]): context
+//     64, width 64, 4 heads, MLP 256, 2 blocks; 137,216 parameters, 114,688 weights. The registry's
+//     Build gives the next byte's logits; [GPTConfig.Build] every position's, which package lm
+//     trains (the classification driver does not).
 //
 // The convolutional models build their layers with package nn, which computes them with GoMLX's
 // native operations on XLA and as patches × matmul on the pure-Go backend, with the same variables.
