@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prunelab/prunelab/experiment"
 	"github.com/prunelab/prunelab/lottery"
-	"github.com/prunelab/prunelab/report"
 	"github.com/prunelab/prunelab/training"
 )
 
@@ -132,20 +132,12 @@ func runLottery(args []string, stdout, stderr io.Writer) error {
 		e.Config.Model, e.Config.Iterations, e.Config.Levels, e.Config.Rewind, max(e.Replicates, 1), e.Controls)
 	fmt.Fprintf(stdout, "run directory: %s\n", e.RunDir())
 	start := time.Now()
-	sum, err := e.Run()
+	sum, written, err := experiment.Lottery(&e, figures)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "\n%s\n", sum.Table())
 	if figures {
-		figs, err := report.LotteryFigures(e.RunDir())
-		if err != nil {
-			return err
-		}
-		written, err := report.WriteFigures(e.RunDir(), figs)
-		if err != nil {
-			return err
-		}
 		fmt.Fprintf(stdout, "Figures: %s\n", strings.Join(written, ", "))
 	}
 	fmt.Fprintf(stdout, "Done in %s. Results: %s/{%s,%s}\n", time.Since(start).Round(time.Second), e.RunDir(),
