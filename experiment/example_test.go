@@ -86,3 +86,49 @@ func ExampleCompact() {
 	fmt.Printf("%.1fx fewer multiply-accumulates; same accuracy: %v\n", rep.Compaction.Speedup,
 		rep.CompactedAccuracy == rep.PrunedAccuracy)
 }
+
+// Train trains a registry model and writes its run directory, which the pruning flows start from
+// (DenseOptions.From, or the same settings).
+func ExampleTrain() {
+	out := must.M1(os.MkdirTemp("", "prunelab-example"))
+	defer os.RemoveAll(out)
+	run := must.M1(experiment.Train(experiment.TrainOptions{Steps: "40it", TrainLimit: 1200, Validation: 200, Seed: 1,
+		Out: out}))
+	fmt.Printf("%s: %d steps, better than chance: %v, checkpoint saved: %v\n", run.Config.Model, run.Result.Steps,
+		run.Result.Final["test"].Accuracy > 0.5, run.Checkpoint)
+	// Output: lenet-300-100: 40 steps, better than chance: true, checkpoint saved: true
+}
+
+// OneShot prunes a trained model's linear layers from calibration images, without fine-tuning.
+func ExampleOneShot() {
+	out := must.M1(os.MkdirTemp("", "prunelab-example"))
+	defer os.RemoveAll(out)
+	run := must.M1(experiment.OneShot(experiment.OneShotOptions{
+		Dense:  experiment.DenseOptions{Dense: "40it", TrainLimit: 1200, TestLimit: 500, Seed: 1, Out: out},
+		Method: "sparsegpt", Pattern: "2:4", Calibration: 64,
+	}))
+	fmt.Printf("%d layers pruned to %s by %s\n", len(run.Result.Layers), run.Result.Pattern, run.Result.Method)
+	// Output: 3 layers pruned to 2:4 by sparsegpt
+}
+
+// Quantize prunes (here 90% in one round, no fine-tuning) and quantizes to INT8, calibrated.
+func ExampleQuantize() {
+	out := must.M1(os.MkdirTemp("", "prunelab-example"))
+	defer os.RemoveAll(out)
+	rep, _ := must.M2(experiment.Quantize(experiment.QuantizeOptions{
+		Pipeline: experiment.PipelineOptions{Train: "40it", TrainLimit: 1200, TestLimit: 500, Seed: 1, Prune: 0.9, Out: out},
+		Calib:    128,
+	}))
+	fmt.Printf("%d layers quantized, sparsity %.1f\n", len(rep.Layers), rep.Sparsity)
+	// Output: 3 layers quantized, sparsity 0.9
+}
+
+// Distill compares distillation with plain fine-tuning of a pruned student, over seeds.
+func ExampleDistill() {
+	out := must.M1(os.MkdirTemp("", "prunelab-example"))
+	defer os.RemoveAll(out)
+	res, _ := must.M2(experiment.Distill(experiment.DistillOptions{Train: "40it", FineTune: "10it", TrainLimit: 1200,
+		TestLimit: 500, Seeds: []int64{1, 2}, Out: out}))
+	fmt.Printf("%d seeds compared\n", len(res.Seeds))
+	// Output: 2 seeds compared
+}
