@@ -84,6 +84,32 @@ func (c GPTConfig) Weights() int {
 // and offsets zero, gains one. It panics (graph building code) when the configuration does not
 // fit the input.
 func (c GPTConfig) Build(ctx *context.Context, x *graph.Node) *graph.Node {
+	stream := c.stream(ctx, x, nil)
+	return c.head(ctx, stream[len(stream)-1])
+}
+
+// Stream builds the model up to its last block and returns its residual stream: after the
+// embedding and after each block, [batch, T, Width] each (Blocks+1 nodes). Block influence
+// (ShortGPT) compares consecutive ones. It panics as [GPTConfig.Build] does.
+func (c GPTConfig) Stream(ctx *context.Context, x *graph.Node) []*graph.Node {
+	return c.stream(ctx, x, nil)
+}
+
+// WithoutBlocks returns the model ([GPTConfig.Build]'s logits, [batch, T, 256]) with the given
+// blocks removed: their residual branches are not computed and their variables not read; what it
+// computes is what Build computes with those blocks' branches zeroed. It panics (graph building
+// code) when a block does not exist or every block is removed.
+func (c GPTConfig) WithoutBlocks(blocks ...int) BuildFn {
+	skip := skipSet("models.GPT", c.Blocks, blocks)
+	return func(ctx *context.Context, x *graph.Node) *graph.Node {
+		stream := c.stream(ctx, x, skip)
+		return c.head(ctx, stream[len(stream)-1])
+	}
+}
+
+// stream embeds x and runs the blocks not in skip, returning the residual stream after the
+// embedding and after every block (a skipped block repeats its input).
+func (c GPTConfig) stream(ctx *context.Context, x *graph.Node, skip map[int]bool) []*graph.Node {
 	dims := x.Shape().Dimensions
 	if len(dims) != 2 || dims[1] < 1 || dims[1] > c.Context {
 		panic(fmt.Sprintf("models.GPT: input %s is not [batch, T] with 1 <= T <= context %d", x.Shape(), c.Context))
@@ -104,12 +130,22 @@ func (c GPTConfig) Build(ctx *context.Context, x *graph.Node) *graph.Node {
 		pos = graph.Slice(pos, graph.AxisRange(0, t))
 	}
 	x = graph.Add(x, graph.ExpandAxes(pos, 0))
+	stream := []*graph.Node{x}
 	for i := range c.Blocks {
-		block := ctx.In(fmt.Sprintf("block%d", i))
-		x = graph.Add(x, c.attention(block.In("attn"), layerNorm(block, "ln1", x)))
-		h := geluTanh(Dense(block.In("mlp"), "up", layerNorm(block, "ln2", x), c.MLP))
-		x = graph.Add(x, Dense(block.In("mlp"), "down", h, c.Width))
+		if !skip[i] {
+			block := ctx.In(fmt.Sprintf("block%d", i))
+			x = graph.Add(x, c.attention(block.In("attn"), layerNorm(block, "ln1", x)))
+			h := geluTanh(Dense(block.In("mlp"), "up", layerNorm(block, "ln2", x), c.MLP))
+			x = graph.Add(x, Dense(block.In("mlp"), "down", h, c.Width))
+		}
+		stream = append(stream, x)
 	}
+	return stream
+}
+
+// head is the final LayerNorm and the linear layer to the next byte's logits.
+func (c GPTConfig) head(ctx *context.Context, x *graph.Node) *graph.Node {
+	ctx = ctx.WithInitializer(initializers.RandomNormalFn(ctx, 0.02))
 	return Dense(ctx, "head", layerNorm(ctx, "final_ln", x), GPTVocabulary)
 }
 

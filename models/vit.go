@@ -60,6 +60,32 @@ func init() {
 // standard deviation 0.02 as in ViT and BERT, biases and offsets zero, gains one. It panics (graph
 // building code) when the configuration does not fit the input.
 func (c ViTConfig) Build(ctx *context.Context, x *graph.Node) *graph.Node {
+	stream := c.stream(ctx, x, nil)
+	return c.head(ctx, stream[len(stream)-1])
+}
+
+// Stream builds the model up to its last block and returns its residual stream: after the
+// embedding and after each block, [batch, tokens, Width] each (Blocks+1 nodes). Block influence
+// (ShortGPT) compares consecutive ones. It panics as [ViTConfig.Build] does.
+func (c ViTConfig) Stream(ctx *context.Context, x *graph.Node) []*graph.Node {
+	return c.stream(ctx, x, nil)
+}
+
+// WithoutBlocks returns the model with the given blocks removed: their residual branches are not
+// computed (the block is the identity) and their variables not read, so a traced program holds
+// neither; what the model computes is what [ViTConfig.Build] computes with those blocks' branches
+// zeroed. It panics (graph building code) when a block does not exist or every block is removed.
+func (c ViTConfig) WithoutBlocks(blocks ...int) BuildFn {
+	skip := skipSet("models.ViT", c.Blocks, blocks)
+	return func(ctx *context.Context, x *graph.Node) *graph.Node {
+		stream := c.stream(ctx, x, skip)
+		return c.head(ctx, stream[len(stream)-1])
+	}
+}
+
+// stream embeds x and runs the blocks not in skip, returning the residual stream after the
+// embedding and after every block (a skipped block repeats its input).
+func (c ViTConfig) stream(ctx *context.Context, x *graph.Node, skip map[int]bool) []*graph.Node {
 	dims := x.Shape().Dimensions
 	if len(dims) != 4 || dims[1]%c.Patch != 0 || dims[2]%c.Patch != 0 {
 		panic(fmt.Sprintf("models.ViT: input %s is not [batch, height, width, channels] with sides multiples of %d",
@@ -78,14 +104,39 @@ func (c ViTConfig) Build(ctx *context.Context, x *graph.Node) *graph.Node {
 	x = Dense(ctx, "embed", x, c.Width)
 	pos := ctx.In("embed").VariableWithShape("positions", shapes.Make(x.DType(), tokens, c.Width)).ValueGraph(x.Graph())
 	x = graph.Add(x, graph.ExpandAxes(pos, 0))
+	stream := []*graph.Node{x}
 	for i := range c.Blocks {
-		block := ctx.In(fmt.Sprintf("block%d", i))
-		x = graph.Add(x, c.attention(block.In("attn"), layerNorm(block, "ln1", x)))
-		h := activations.Gelu(Dense(block.In("mlp"), "up", layerNorm(block, "ln2", x), c.MLP))
-		x = graph.Add(x, Dense(block.In("mlp"), "down", h, c.Width))
+		if !skip[i] {
+			block := ctx.In(fmt.Sprintf("block%d", i))
+			x = graph.Add(x, c.attention(block.In("attn"), layerNorm(block, "ln1", x)))
+			h := activations.Gelu(Dense(block.In("mlp"), "up", layerNorm(block, "ln2", x), c.MLP))
+			x = graph.Add(x, Dense(block.In("mlp"), "down", h, c.Width))
+		}
+		stream = append(stream, x)
 	}
+	return stream
+}
+
+// head is the final LayerNorm, the mean over tokens and the linear classifier.
+func (c ViTConfig) head(ctx *context.Context, x *graph.Node) *graph.Node {
+	ctx = ctx.WithInitializer(initializers.RandomNormalFn(ctx, 0.02))
 	x = graph.ReduceMean(layerNorm(ctx, "final_ln", x), 1)
 	return Dense(ctx, "head", x, c.NumClasses)
+}
+
+// skipSet checks a list of blocks to remove from a model of n blocks and returns it as a set.
+func skipSet(model string, n int, blocks []int) map[int]bool {
+	skip := map[int]bool{}
+	for _, b := range blocks {
+		if b < 0 || b >= n {
+			panic(fmt.Sprintf("%s: block %d does not exist (blocks 0..%d)", model, b, n-1))
+		}
+		skip[b] = true
+	}
+	if len(skip) == n {
+		panic(fmt.Sprintf("%s: removing all %d blocks leaves no model", model, n))
+	}
+	return skip
 }
 
 // attention is multi-head self-attention over x [batch, tokens, Width], heads as contiguous slices

@@ -31,6 +31,13 @@
 // the layers before it, already pruned; layers that read the same inputs (attention's q, k and v)
 // share them.
 //
+// # Whole blocks
+//
+// [BlockInfluence] ranks the blocks of a residual network by how little they turn their input
+// (ShortGPT: Men et al. 2024, "ShortGPT: Layers in Large Language Models are More Redundant Than
+// You Expect"), and [LeastInfluential] picks those to remove; models.ViTConfig.WithoutBlocks and
+// models.GPTConfig.WithoutBlocks build the model without them, their parameters gone.
+//
 // Calibration inputs are accumulated by [Stats] (Σ xᵀx and the number of rows N), which can be
 // filled batch by batch and merged. [ReconstructionError] measures ‖XW − XŴ‖²_F, the quantity
 // all three methods try to keep small, from the same statistics.

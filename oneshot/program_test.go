@@ -2,12 +2,16 @@ package oneshot_test
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/prunelab/prunelab/datasets"
 	"github.com/prunelab/prunelab/distill"
@@ -139,5 +143,88 @@ func TestPruneProgramViT(t *testing.T) {
 	if _, _, _, err := oneshot.PruneProgram(s.Backend(), p, values, calib, oneshot.ProgramOptions{Method: "magnitude",
 		Pattern: oneshot.NM(3, 7)}); !errors.Is(err, oneshot.ErrInvalidPattern) || !strings.Contains(err.Error(), "/embed/dense/weights") {
 		t.Errorf("3:7 on 16 inputs: %v, want ErrInvalidPattern naming the embedding", err)
+	}
+}
+
+// TestBlockInfluenceAndRemoval ranks vit-tiny's blocks by ShortGPT's influence and removes the one
+// and two least influential: the model without them computes, within 1e-5, what the model with
+// their residual branches zeroed computes, and its traced program holds a block's parameters fewer
+// per block removed.
+func TestBlockInfluenceAndRemoval(t *testing.T) {
+	s, p, _, calib := trainedProgram(t, "vit-tiny", 5)
+	b, ctx, cfg := s.Backend(), s.Context(), models.ViTTiny
+	bi, err := oneshot.BlockInfluence(b, ctx, cfg.Stream, calib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bi) != cfg.Blocks {
+		t.Fatalf("influences %v, want one per block", bi)
+	}
+	for i, v := range bi {
+		if !(v > 0 && v < 2) {
+			t.Errorf("block %d: influence %g, want in (0, 2)", i, v)
+		}
+	}
+	x := calib
+	run := func(build models.BuildFn) []float32 {
+		out, err := context.NewExec(b, ctx.Reuse(), func(ctx *context.Context, x *graph.Node) *graph.Node {
+			return build(ctx, x)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Finalize()
+		res, err := out.Exec(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tensors.MustCopyFlatData[float32](res[0])
+	}
+	blockParams := 33472 // two LayerNorms, q, k, v, out, up and down with biases
+	for n := 1; n <= 2; n++ {
+		remove, err := oneshot.LeastInfluential(bi, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := run(cfg.WithoutBlocks(remove...))
+		// The same blocks with their residual branches zeroed, in a copy of the values.
+		values, err := p.Values(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, blk := range remove {
+			for _, l := range []string{"attn/out", "mlp/down"} {
+				for _, v := range []string{"weights", "biases"} {
+					clear(values[fmt.Sprintf("/block%d/%s/dense/%s", blk, l, v)])
+				}
+			}
+		}
+		zeroed, err := p.NewContext(values)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := p.Run(b, zeroed, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := tensors.MustCopyFlatData[float32](res)
+		d := 0.0
+		for i := range want {
+			d = math.Max(d, math.Abs(float64(want[i]-got[i])))
+		}
+		if d > 1e-5 {
+			t.Errorf("without blocks %v: outputs differ from the zeroed model's by %g", remove, d)
+		}
+		smaller, err := program.Trace(b, ctx, cfg.WithoutBlocks(remove...), shapes.Make(dtypes.Float32, 28, 28, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := smaller.NumParams(), p.NumParams()-n*blockParams; got != want {
+			t.Errorf("without blocks %v: %d parameters, want %d", remove, got, want)
+		}
+		t.Logf("influence %.4f; removed %v: outputs within %.2g", bi, remove, d)
+	}
+	if _, err := oneshot.LeastInfluential(bi, 4); !errors.Is(err, oneshot.ErrInvalidOptions) {
+		t.Errorf("removing all 4 blocks: %v, want ErrInvalidOptions", err)
 	}
 }
