@@ -133,10 +133,7 @@ func (c GPTConfig) stream(ctx *context.Context, x *graph.Node, skip map[int]bool
 	stream := []*graph.Node{x}
 	for i := range c.Blocks {
 		if !skip[i] {
-			block := ctx.In(fmt.Sprintf("block%d", i))
-			x = graph.Add(x, c.attention(block.In("attn"), layerNorm(block, "ln1", x)))
-			h := geluTanh(Dense(block.In("mlp"), "up", layerNorm(block, "ln2", x), c.MLP))
-			x = graph.Add(x, Dense(block.In("mlp"), "down", h, c.Width))
+			x = transformerBlock(ctx.In(fmt.Sprintf("block%d", i)), x, c.Heads, c.MLP, true, geluTanh)
 		}
 		stream = append(stream, x)
 	}
@@ -156,23 +153,6 @@ func (c GPTConfig) NextByte(ctx *context.Context, x *graph.Node) *graph.Node {
 	logits := c.Build(ctx, x)
 	t := logits.Shape().Dimensions[1]
 	return graph.Reshape(graph.Slice(logits, graph.AxisRange(), graph.AxisRange(t-1, t)), -1, GPTVocabulary)
-}
-
-// attention is causal multi-head self-attention over x [batch, T, Width], heads as contiguous
-// slices of the q, k, v projections' outputs and of the output projection's inputs.
-func (c GPTConfig) attention(ctx *context.Context, x *graph.Node) *graph.Node {
-	dims := x.Shape().Dimensions
-	batch, t, hd := dims[0], dims[1], c.Width/c.Heads
-	split := func(name string) *graph.Node { // [batch, T, heads, hd]
-		return graph.Reshape(Dense(ctx, name, x, c.Width), batch, t, c.Heads, hd)
-	}
-	q, k, v := split("q"), split("k"), split("v")
-	scores := graph.Einsum("bthd,bshd->bhts", q, k)
-	scores = graph.MulScalar(scores, 1/math.Sqrt(float64(hd)))
-	scores = graph.Add(scores, causalMask(x.Graph(), x.DType(), t))
-	att := graph.Softmax(scores, -1)
-	out := graph.Einsum("bhts,bshd->bthd", att, v)
-	return Dense(ctx, "out", graph.Reshape(out, batch, t, c.Width), c.Width)
 }
 
 // geluTanh is GELU in GPT-2's tanh approximation (Hendrycks & Gimpel 2016), as

@@ -2,13 +2,11 @@ package models
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
-	"github.com/gomlx/gomlx/pkg/ml/layers"
 	"github.com/gomlx/gomlx/pkg/ml/layers/activations"
 )
 
@@ -107,10 +105,7 @@ func (c ViTConfig) stream(ctx *context.Context, x *graph.Node, skip map[int]bool
 	stream := []*graph.Node{x}
 	for i := range c.Blocks {
 		if !skip[i] {
-			block := ctx.In(fmt.Sprintf("block%d", i))
-			x = graph.Add(x, c.attention(block.In("attn"), layerNorm(block, "ln1", x)))
-			h := activations.Gelu(Dense(block.In("mlp"), "up", layerNorm(block, "ln2", x), c.MLP))
-			x = graph.Add(x, Dense(block.In("mlp"), "down", h, c.Width))
+			x = transformerBlock(ctx.In(fmt.Sprintf("block%d", i)), x, c.Heads, c.MLP, false, activations.Gelu)
 		}
 		stream = append(stream, x)
 	}
@@ -137,26 +132,4 @@ func skipSet(model string, n int, blocks []int) map[int]bool {
 		panic(fmt.Sprintf("%s: removing all %d blocks leaves no model", model, n))
 	}
 	return skip
-}
-
-// attention is multi-head self-attention over x [batch, tokens, Width], heads as contiguous slices
-// of the q, k, v projections' outputs and of the output projection's inputs.
-func (c ViTConfig) attention(ctx *context.Context, x *graph.Node) *graph.Node {
-	dims := x.Shape().Dimensions
-	batch, tokens, hd := dims[0], dims[1], c.Width/c.Heads
-	split := func(name string) *graph.Node { // [batch, tokens, heads, hd]
-		return graph.Reshape(Dense(ctx, name, x, c.Width), batch, tokens, c.Heads, hd)
-	}
-	q, k, v := split("q"), split("k"), split("v")
-	scores := graph.Einsum("bthd,bshd->bhts", q, k)
-	scores = graph.MulScalar(scores, 1/math.Sqrt(float64(hd)))
-	att := graph.Softmax(scores, -1)
-	out := graph.Einsum("bhts,bshd->bthd", att, v)
-	return Dense(ctx, "out", graph.Reshape(out, batch, tokens, c.Width), c.Width)
-}
-
-// layerNorm is a LayerNormalization over the last axis in scope name, with gain and offset
-// (epsilon 1e-6 as in ViT).
-func layerNorm(ctx *context.Context, name string, x *graph.Node) *graph.Node {
-	return layers.LayerNormalization(ctx.In(name), x, -1).Epsilon(1e-6).Done()
 }

@@ -1,0 +1,47 @@
+package models
+
+import (
+	"math"
+
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/layers"
+)
+
+// transformerBlock is one pre-LayerNorm Transformer block over x [batch, T, width]:
+// x + attn(ln1(x)), then + down(gelu(up(ln2(x)))), with its variables in ctx's scopes ln1, ln2,
+// attn/{q,k,v,out} and mlp/{up,down} (see [ViTConfig.Build] for their layout).
+func transformerBlock(ctx *context.Context, x *graph.Node, heads, mlp int, causal bool,
+	gelu func(*graph.Node) *graph.Node) *graph.Node {
+	width := x.Shape().Dimensions[2]
+	x = graph.Add(x, selfAttention(ctx.In("attn"), layerNorm(ctx, "ln1", x), heads, causal))
+	h := gelu(Dense(ctx.In("mlp"), "up", layerNorm(ctx, "ln2", x), mlp))
+	return graph.Add(x, Dense(ctx.In("mlp"), "down", h, width))
+}
+
+// selfAttention is multi-head self-attention over x [batch, T, width], heads as contiguous
+// slices of the q, k, v projections' outputs and of the output projection's inputs; causal
+// masks the keys after each query (a decoder).
+func selfAttention(ctx *context.Context, x *graph.Node, heads int, causal bool) *graph.Node {
+	dims := x.Shape().Dimensions
+	batch, t, width := dims[0], dims[1], dims[2]
+	hd := width / heads
+	split := func(name string) *graph.Node { // [batch, T, heads, hd]
+		return graph.Reshape(Dense(ctx, name, x, width), batch, t, heads, hd)
+	}
+	q, k, v := split("q"), split("k"), split("v")
+	scores := graph.Einsum("bthd,bshd->bhts", q, k)
+	scores = graph.MulScalar(scores, 1/math.Sqrt(float64(hd)))
+	if causal {
+		scores = graph.Add(scores, causalMask(x.Graph(), x.DType(), t))
+	}
+	att := graph.Softmax(scores, -1)
+	out := graph.Einsum("bhts,bshd->bthd", att, v)
+	return Dense(ctx, "out", graph.Reshape(out, batch, t, width), width)
+}
+
+// layerNorm is a LayerNormalization over the last axis in scope name, with gain and offset
+// (epsilon 1e-6 as in ViT).
+func layerNorm(ctx *context.Context, name string, x *graph.Node) *graph.Node {
+	return layers.LayerNormalization(ctx.In(name), x, -1).Epsilon(1e-6).Done()
+}
