@@ -1,7 +1,10 @@
 package experiment
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"os"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -108,4 +111,69 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// BenchmarkHeadsRemoved is Michel et al.'s curve for a trained vit-tiny: test accuracy as the heads
+// of lowest importance (expected |∂loss/∂gate| over 10 training batches) are masked, 0 to 12 of the
+// 16, against the same numbers of heads masked in a random order. The dense run comes from
+// $PRUNELAB_BENCH_VIT_RUN (a "prunelab train -model vit-tiny" run directory):
+//
+//	PRUNELAB_BENCH_VIT_RUN=runs/train-vit-tiny-<hash> go test ./experiment -run '^$' -bench HeadsRemoved -benchtime 1x -v
+func BenchmarkHeadsRemoved(b *testing.B) {
+	dir := os.Getenv("PRUNELAB_BENCH_VIT_RUN")
+	if dir == "" {
+		b.Skip("set PRUNELAB_BENCH_VIT_RUN to a vit-tiny train run directory")
+	}
+	for range b.N {
+		d, err := OpenDense(DenseOptions{From: dir, TestLimit: 2000})
+		if err != nil {
+			b.Fatal(err)
+		}
+		scores, err := HeadImportance(d.Session, d.Model, d.Data.Train, 10)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, l := range scores.Layers() {
+			b.Logf("%s importance %.3f", l, scores[l])
+		}
+		all, err := LeastImportantHeads(scores, 12)
+		if err != nil {
+			b.Fatal(err)
+		}
+		// The control: heads in a random order (seeded), never the last head of a layer.
+		var random []HeadRef
+		for _, l := range scores.Layers() {
+			for h := range scores[l] {
+				random = append(random, HeadRef{l, h})
+			}
+		}
+		rand.New(rand.NewPCG(1, 1)).Shuffle(len(random), func(i, j int) { random[i], random[j] = random[j], random[i] })
+		left := map[string]int{}
+		for _, l := range scores.Layers() {
+			left[l] = len(scores[l])
+		}
+		random = slices.DeleteFunc(random, func(r HeadRef) bool {
+			if left[r.Layer] == 1 {
+				return true
+			}
+			left[r.Layer]--
+			return false
+		})
+		line := ""
+		for n := 0; n <= 12; n += 2 {
+			acc := func(masked []HeadRef) float64 {
+				if err := MaskHeads(d.Session.Context(), masked); err != nil {
+					b.Fatal(err)
+				}
+				m, err := d.Session.Evaluate(d.Data.Test)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return 100 * m.Accuracy
+			}
+			line += fmt.Sprintf("\n  %2d of 16 heads masked: by importance %.2f%%, random %.2f%%", n, acc(all[:n]),
+				acc(random[:n]))
+		}
+		b.Logf("test accuracy (first 2,000 images):%s", line)
+	}
 }

@@ -4,7 +4,9 @@ import (
 	"math"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
 	"github.com/gomlx/gomlx/pkg/ml/layers"
 )
 
@@ -37,8 +39,18 @@ func selfAttention(ctx *context.Context, x *graph.Node, heads int, causal bool) 
 	}
 	att := graph.Softmax(scores, -1)
 	out := graph.Einsum("bhts,bshd->bthd", att, v)
+	// Head gates (Michel et al. 2019): one non-trainable factor per head, 1 unless a head is
+	// masked (0); the loss's gradient with respect to them is the heads' importance.
+	gates := ctx.WithInitializer(initializers.One).VariableWithShape(HeadGates, shapes.Make(x.DType(), heads))
+	gates.Trainable = false
+	out = graph.Mul(out, graph.Reshape(gates.ValueGraph(x.Graph()), 1, 1, heads, 1))
 	return Dense(ctx, "out", graph.Reshape(out, batch, t, width), width)
 }
+
+// HeadGates is the name of each attention layer's variable of head gates ("block<i>/attn/head_gates",
+// [heads], not trainable): every head's output is multiplied by its gate before the output
+// projection. All ones by default; a head whose gate is 0 is masked (it contributes nothing).
+const HeadGates = "head_gates"
 
 // layerNorm is a LayerNormalization over the last axis in scope name, with gain and offset
 // (epsilon 1e-6 as in ViT).

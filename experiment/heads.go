@@ -1,0 +1,169 @@
+package experiment
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/train/losses"
+
+	"github.com/prunelab/prunelab/datasets"
+	"github.com/prunelab/prunelab/models"
+	"github.com/prunelab/prunelab/training"
+)
+
+// HeadScores are the attention heads' importance, by head-gate variable path
+// ("/block0/attn/head_gates"), one value per head.
+type HeadScores map[string][]float64
+
+// Layers lists the attention layers (head-gate paths) in order.
+func (h HeadScores) Layers() []string { return sortedKeys(h) }
+
+// HeadImportance scores the attention heads of a transformer from the registry (vit-tiny) as
+// Michel et al. 2019 ("Are Sixteen Heads Really Better than One?", NeurIPS) do: the expected
+// absolute gradient of the loss with respect to each head's gate (models.HeadGates), over
+// batches of 60 images of im, then each layer's scores divided by their L2 norm. The session holds
+// the trained model (masked or not); its gates are left as they are.
+func HeadImportance(s *training.Session, m models.Model, im *datasets.Images, batches int) (HeadScores, error) {
+	b, err := datasets.NewBatches(im, datasets.BatchConfig{BatchSize: min(60, im.N), DropRemainder: true,
+		Normalization: s.Config().Normalization})
+	if err != nil {
+		return nil, err
+	}
+	var paths []string
+	exec, err := context.NewExec(s.Backend(), s.Context().Reuse(), func(ctx *context.Context, x, y *graph.Node) []*graph.Node {
+		logits := m.Build(ctx, x)
+		loss := graph.ReduceAllMean(losses.SparseCategoricalCrossEntropyLogits([]*graph.Node{y}, []*graph.Node{logits}))
+		var gates []*graph.Node
+		paths = paths[:0]
+		for v := range ctx.IterVariables() {
+			if v.Name() == models.HeadGates {
+				gates = append(gates, v.ValueGraph(x.Graph()))
+				paths = append(paths, v.ScopeAndName())
+			}
+		}
+		if len(gates) == 0 {
+			panic(fmt.Sprintf("experiment: %s has no attention head gates (%s)", m.Name, models.HeadGates))
+		}
+		return graph.Gradient(loss, gates...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer exec.Finalize()
+	scores := HeadScores{}
+	n := 0
+	for n < batches {
+		_, inputs, labels, err := b.Yield()
+		if err != nil {
+			break
+		}
+		grads, err := exec.Exec(inputs[0], labels[0])
+		if err != nil {
+			return nil, fmt.Errorf("experiment: head importance of %s: %w", m.Name, err)
+		}
+		for i, g := range grads {
+			v := tensors.MustCopyFlatData[float32](g)
+			g.FinalizeAll()
+			if scores[paths[i]] == nil {
+				scores[paths[i]] = make([]float64, len(v))
+			}
+			for h, x := range v {
+				scores[paths[i]][h] += math.Abs(float64(x))
+			}
+		}
+		n++
+	}
+	if n == 0 {
+		return nil, badOptionsf("head importance: %s has fewer than one batch of images (%d)", im.Name, im.N)
+	}
+	for _, s := range scores {
+		norm := 0.0
+		for _, x := range s {
+			norm += x * x
+		}
+		for h := range s {
+			if norm > 0 {
+				s[h] /= math.Sqrt(norm)
+			}
+		}
+	}
+	return scores, nil
+}
+
+// HeadRef is one attention head: its layer (head-gate path) and index.
+type HeadRef struct {
+	Layer string
+	Head  int
+}
+
+// LeastImportantHeads returns the n heads of lowest importance over all layers (ties: earlier layer,
+// lower index), the order in which Michel et al. prune. It is an error to remove every head of a
+// layer.
+func LeastImportantHeads(scores HeadScores, n int) ([]HeadRef, error) {
+	var all []HeadRef
+	for _, l := range scores.Layers() {
+		for h := range scores[l] {
+			all = append(all, HeadRef{l, h})
+		}
+	}
+	slices.SortStableFunc(all, func(a, b HeadRef) int { return cmp.Compare(scores[a.Layer][a.Head], scores[b.Layer][b.Head]) })
+	if n < 0 || n > len(all) {
+		return nil, badOptionsf("removing %d heads of %d", n, len(all))
+	}
+	out := all[:n]
+	left := map[string]int{}
+	for l, s := range scores {
+		left[l] = len(s)
+	}
+	for _, r := range out {
+		if left[r.Layer]--; left[r.Layer] == 0 {
+			return nil, badOptionsf("removing %d heads would remove every head of %s", n, strings.TrimSuffix(r.Layer,
+				"/"+models.HeadGates))
+		}
+	}
+	return out, nil
+}
+
+// MaskHeads sets the head gates of ctx so that exactly the given heads are masked (gate 0) and
+// every other head is on (gate 1). A layer left without heads is an error naming the layer.
+func MaskHeads(ctx *context.Context, masked []HeadRef) error {
+	off := map[string]map[int]bool{}
+	for _, r := range masked {
+		if off[r.Layer] == nil {
+			off[r.Layer] = map[int]bool{}
+		}
+		off[r.Layer][r.Head] = true
+	}
+	found := 0
+	for v := range ctx.IterVariables() {
+		if v.Name() != models.HeadGates {
+			continue
+		}
+		n := v.Shape().Size()
+		gates := make([]float32, n)
+		for h := range gates {
+			if !off[v.ScopeAndName()][h] {
+				gates[h] = 1
+			}
+		}
+		if len(off[v.ScopeAndName()]) >= n {
+			return badOptionsf("masking every head of %s", v.Scope())
+		}
+		if len(off[v.ScopeAndName()]) > 0 {
+			found++
+		}
+		if err := v.SetValue(tensors.FromFlatDataAndDimensions(gates, n)); err != nil {
+			return err
+		}
+	}
+	if found != len(off) {
+		return badOptionsf("some masked heads name no attention layer: %v", masked)
+	}
+	return nil
+}

@@ -1,0 +1,130 @@
+package experiment
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/prunelab/prunelab/distill"
+	"github.com/prunelab/prunelab/models"
+	"github.com/prunelab/prunelab/training"
+)
+
+// TestHeadImportanceAndMasking scores a briefly trained vit-tiny's heads (Michel et al.), masks the
+// least important, and checks that a masked head is exactly a head whose output-projection rows are
+// zero; masking every head of a layer is refused.
+func TestHeadImportanceAndMasking(t *testing.T) {
+	data, err := LoadData(DataOptions{TrainLimit: 600, TestLimit: 120})
+	if err != nil {
+		t.Skipf("MNIST: %v", err)
+	}
+	m, err := models.ByName("vit-tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := training.NewSession(training.Config{Model: m, Seed: 1, BatchSize: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetTrainData(data.Train); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Train(training.Length{Steps: 10}); err != nil {
+		t.Fatal(err)
+	}
+	scores, err := HeadImportance(s, m, data.Train, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := scores.Layers(); len(got) != 4 || got[0] != "/block0/attn/"+models.HeadGates {
+		t.Fatalf("layers %v, want the 4 blocks' head gates", got)
+	}
+	for l, sc := range scores {
+		norm := 0.0
+		for _, x := range sc {
+			norm += x * x
+		}
+		if len(sc) != 4 || math.Abs(norm-1) > 1e-9 {
+			t.Errorf("%s: scores %v, want 4 heads normalized to L2 norm 1", l, sc)
+		}
+	}
+	masked, err := LeastImportantHeads(scores, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := s.Evaluate(data.Test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := MaskHeads(s.Context(), masked); err != nil {
+		t.Fatal(err)
+	}
+	p, values, err := TraceSession(s, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same model with the gates back at one and the masked heads' rows of the output projection
+	// zeroed computes the same logits.
+	zeroed := map[string][]float32{}
+	for k, v := range values {
+		zeroed[k] = append([]float32(nil), v...)
+	}
+	for _, r := range masked {
+		layer := strings.TrimSuffix(r.Layer, "/"+models.HeadGates)
+		w := zeroed[layer+"/out/dense/weights"]
+		clear(w[r.Head*16*64 : (r.Head+1)*16*64])
+	}
+	for k := range zeroed {
+		if strings.HasSuffix(k, models.HeadGates) {
+			for i := range zeroed[k] {
+				zeroed[k][i] = 1
+			}
+		}
+	}
+	x, err := distill.Inputs(data.Test, 32, s.Config().Normalization)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logits := func(values map[string][]float32) []float32 {
+		ctx, err := p.NewContext(values)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := p.Run(s.Backend(), ctx, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tensors.MustCopyFlatData[float32](out)
+	}
+	a, b := logits(values), logits(zeroed)
+	d := 0.0
+	for i := range a {
+		d = math.Max(d, math.Abs(float64(a[i]-b[i])))
+	}
+	if d > 1e-5 {
+		t.Errorf("masked heads vs their output rows zeroed: logits differ by %g", d)
+	}
+	after, err := s.Evaluate(data.Test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	traced, err := ProgramAccuracy(s.Backend(), p, values, data.Test, s.Config().Normalization)
+	if err != nil || math.Abs(traced-after.Accuracy) > 1e-6 {
+		t.Errorf("masked model: session accuracy %.4f, traced %.4f (%v)", after.Accuracy, traced, err)
+	}
+	t.Logf("4 of 16 heads masked %v: test accuracy %.3f -> %.3f", masked, before.Accuracy, after.Accuracy)
+
+	if _, err := LeastImportantHeads(scores, 16); !errors.Is(err, ErrOptions) || !strings.Contains(err.Error(), "every head of /block") {
+		t.Errorf("removing all 16 heads: %v", err)
+	}
+	all := []HeadRef{}
+	for h := range 4 {
+		all = append(all, HeadRef{"/block2/attn/" + models.HeadGates, h})
+	}
+	if err := MaskHeads(s.Context(), all); !errors.Is(err, ErrOptions) || !strings.Contains(err.Error(), "/block2/attn") {
+		t.Errorf("masking every head of block 2: %v", err)
+	}
+}
