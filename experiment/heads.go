@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -36,7 +35,8 @@ func HeadImportance(s *training.Session, m models.Model, im *datasets.Images, ba
 		return nil, err
 	}
 	var paths []string
-	exec, err := context.NewExec(s.Backend(), s.Context().Reuse(), func(ctx *context.Context, x, y *graph.Node) []*graph.Node {
+	// Not Reuse: gates missing from an older checkpoint are created (all ones).
+	exec, err := context.NewExec(s.Backend(), s.Context().Checked(false), func(ctx *context.Context, x, y *graph.Node) []*graph.Node {
 		logits := m.Build(ctx, x)
 		loss := graph.ReduceAllMean(losses.SparseCategoricalCrossEntropyLogits([]*graph.Node{y}, []*graph.Node{logits}))
 		var gates []*graph.Node
@@ -103,28 +103,30 @@ type HeadRef struct {
 }
 
 // LeastImportantHeads returns the n heads of lowest importance over all layers (ties: earlier layer,
-// lower index), the order in which Michel et al. prune. It is an error to remove every head of a
-// layer.
+// lower index), the order in which Michel et al. prune, passing over a layer's last head: every
+// layer keeps one. More than all heads but one per layer is an [ErrOptions].
 func LeastImportantHeads(scores HeadScores, n int) ([]HeadRef, error) {
 	var all []HeadRef
+	left := map[string]int{}
 	for _, l := range scores.Layers() {
 		for h := range scores[l] {
 			all = append(all, HeadRef{l, h})
 		}
+		left[l] = len(scores[l])
+	}
+	if n < 0 || n > len(all)-len(left) {
+		return nil, badOptionsf("masking %d of %d heads: at most %d can go, one head of every layer stays", n,
+			len(all), len(all)-len(left))
 	}
 	slices.SortStableFunc(all, func(a, b HeadRef) int { return cmp.Compare(scores[a.Layer][a.Head], scores[b.Layer][b.Head]) })
-	if n < 0 || n > len(all) {
-		return nil, badOptionsf("removing %d heads of %d", n, len(all))
-	}
-	out := all[:n]
-	left := map[string]int{}
-	for l, s := range scores {
-		left[l] = len(s)
-	}
-	for _, r := range out {
-		if left[r.Layer]--; left[r.Layer] == 0 {
-			return nil, badOptionsf("removing %d heads would remove every head of %s", n, strings.TrimSuffix(r.Layer,
-				"/"+models.HeadGates))
+	var out []HeadRef
+	for _, r := range all {
+		if len(out) == n {
+			break
+		}
+		if left[r.Layer] > 1 {
+			left[r.Layer]--
+			out = append(out, r)
 		}
 	}
 	return out, nil

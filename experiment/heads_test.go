@@ -117,8 +117,21 @@ func TestHeadImportanceAndMasking(t *testing.T) {
 	}
 	t.Logf("4 of 16 heads masked %v: test accuracy %.3f -> %.3f", masked, before.Accuracy, after.Accuracy)
 
-	if _, err := LeastImportantHeads(scores, 16); !errors.Is(err, ErrOptions) || !strings.Contains(err.Error(), "every head of /block") {
-		t.Errorf("removing all 16 heads: %v", err)
+	if _, err := LeastImportantHeads(scores, 13); !errors.Is(err, ErrOptions) || !strings.Contains(err.Error(), "at most 12 can go") {
+		t.Errorf("removing 13 of 16 heads in 4 layers: %v", err)
+	}
+	twelve, err := LeastImportantHeads(scores, 12)
+	if err != nil || len(twelve) != 12 {
+		t.Fatalf("12 heads: %v, %v", twelve, err)
+	}
+	perLayer := map[string]int{}
+	for _, r := range twelve {
+		perLayer[r.Layer]++
+	}
+	for l, n := range perLayer {
+		if n != 3 {
+			t.Errorf("%s: %d heads of 4 masked, want 3 (one stays)", l, n)
+		}
 	}
 	all := []HeadRef{}
 	for h := range 4 {
