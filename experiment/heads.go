@@ -169,3 +169,90 @@ func MaskHeads(ctx *context.Context, masked []HeadRef) error {
 	}
 	return nil
 }
+
+// RemoveHeads removes masked attention heads physically from the values of a transformer with
+// blocks blocks of heads heads of hd features (models.ViTConfig, models.GPTConfig; values as
+// program.Program.Values gives them): each block's q, k and v weight columns and biases of those
+// heads, its output projection's rows and its head gates go. It returns the new values and the
+// heads each block keeps, for the configuration's BlockHeads; built with them, the model computes
+// what the masked one does. A block left without heads is an [ErrOptions].
+func RemoveHeads(values map[string][]float32, masked []HeadRef, blocks, heads, hd int) (map[string][]float32, []int, error) {
+	drop := make([]map[int]bool, blocks)
+	for _, r := range masked {
+		var b int
+		if _, err := fmt.Sscanf(r.Layer, "/block%d/attn/"+models.HeadGates, &b); err != nil || b < 0 || b >= blocks ||
+			r.Head < 0 || r.Head >= heads {
+			return nil, nil, badOptionsf("head %d of %s is not a head of this %d-block, %d-head model", r.Head, r.Layer,
+				blocks, heads)
+		}
+		if drop[b] == nil {
+			drop[b] = map[int]bool{}
+		}
+		drop[b][r.Head] = true
+	}
+	out := make(map[string][]float32, len(values))
+	for k, v := range values {
+		out[k] = v
+	}
+	kept := make([]int, blocks)
+	for b := range blocks {
+		var keep []int
+		for h := range heads {
+			if !drop[b][h] {
+				keep = append(keep, h)
+			}
+		}
+		if len(keep) == 0 {
+			return nil, nil, badOptionsf("removing every head of /block%d/attn", b)
+		}
+		kept[b] = len(keep)
+		prefix := fmt.Sprintf("/block%d/attn/", b)
+		get := func(name string, size int) ([]float32, error) {
+			v, ok := values[prefix+name]
+			if !ok || len(v) != size {
+				return nil, fmt.Errorf("experiment: RemoveHeads: %s%s: %d values, want %d", prefix, name, len(v), size)
+			}
+			return v, nil
+		}
+		width := heads * hd
+		for _, l := range []string{"q", "k", "v"} {
+			w, err := get(l+"/dense/weights", width*width)
+			if err != nil {
+				return nil, nil, err
+			}
+			bias, err := get(l+"/dense/biases", width)
+			if err != nil {
+				return nil, nil, err
+			}
+			var nw, nb []float32
+			for row := range width {
+				for _, h := range keep {
+					nw = append(nw, w[row*width+h*hd:row*width+(h+1)*hd]...)
+				}
+			}
+			for _, h := range keep {
+				nb = append(nb, bias[h*hd:(h+1)*hd]...)
+			}
+			out[prefix+l+"/dense/weights"], out[prefix+l+"/dense/biases"] = nw, nb
+		}
+		w, err := get("out/dense/weights", width*width)
+		if err != nil {
+			return nil, nil, err
+		}
+		var nw []float32
+		for _, h := range keep {
+			nw = append(nw, w[h*hd*width:(h+1)*hd*width]...)
+		}
+		out[prefix+"out/dense/weights"] = nw
+		gates, err := get(models.HeadGates, heads)
+		if err != nil {
+			return nil, nil, err
+		}
+		var ng []float32
+		for _, h := range keep {
+			ng = append(ng, gates[h])
+		}
+		out[prefix+models.HeadGates] = ng
+	}
+	return out, kept, nil
+}

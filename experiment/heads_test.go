@@ -2,14 +2,19 @@ package experiment
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
 
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/prunelab/prunelab/distill"
 	"github.com/prunelab/prunelab/models"
+	"github.com/prunelab/prunelab/program"
 	"github.com/prunelab/prunelab/training"
 )
 
@@ -88,18 +93,7 @@ func TestHeadImportanceAndMasking(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logits := func(values map[string][]float32) []float32 {
-		ctx, err := p.NewContext(values)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := p.Run(s.Backend(), ctx, x)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tensors.MustCopyFlatData[float32](out)
-	}
-	a, b := logits(values), logits(zeroed)
+	a, b := logitsOf(t, s, p, values, x), logitsOf(t, s, p, zeroed, x)
 	d := 0.0
 	for i := range a {
 		d = math.Max(d, math.Abs(float64(a[i]-b[i])))
@@ -107,6 +101,32 @@ func TestHeadImportanceAndMasking(t *testing.T) {
 	if d > 1e-5 {
 		t.Errorf("masked heads vs their output rows zeroed: logits differ by %g", d)
 	}
+	// Removed physically: the smaller model computes the masked one's logits.
+	smallValues, kept, err := RemoveHeads(values, masked, 4, 4, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := models.ViTTiny
+	cfg.BlockHeads = kept
+	small, err := program.Trace(s.Backend(), context.New(), cfg.Build, shapes.Make(dtypes.Float32, 28, 28, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := small.NumParams(), p.NumParams()-4*(3*(64*16+16)+16*64+1); got != want {
+		t.Errorf("without 4 heads: %d parameters, want %d", got, want)
+	}
+	c := logitsOf(t, s, small, smallValues, x)
+	d = 0.0
+	for i := range a {
+		d = math.Max(d, math.Abs(float64(a[i]-c[i])))
+	}
+	if d > 1e-5 {
+		t.Errorf("heads removed (%v kept per block) vs masked: logits differ by %g", kept, d)
+	}
+	if _, _, err := RemoveHeads(values, all4(2), 4, 4, 16); !errors.Is(err, ErrOptions) {
+		t.Errorf("removing every head of block 2: %v", err)
+	}
+
 	after, err := s.Evaluate(data.Test)
 	if err != nil {
 		t.Fatal(err)
@@ -133,11 +153,30 @@ func TestHeadImportanceAndMasking(t *testing.T) {
 			t.Errorf("%s: %d heads of 4 masked, want 3 (one stays)", l, n)
 		}
 	}
-	all := []HeadRef{}
-	for h := range 4 {
-		all = append(all, HeadRef{"/block2/attn/" + models.HeadGates, h})
-	}
-	if err := MaskHeads(s.Context(), all); !errors.Is(err, ErrOptions) || !strings.Contains(err.Error(), "/block2/attn") {
+	if err := MaskHeads(s.Context(), all4(2)); !errors.Is(err, ErrOptions) || !strings.Contains(err.Error(), "/block2/attn") {
 		t.Errorf("masking every head of block 2: %v", err)
 	}
+}
+
+// all4 are the 4 heads of a vit-tiny block.
+func all4(block int) []HeadRef {
+	var all []HeadRef
+	for h := range 4 {
+		all = append(all, HeadRef{fmt.Sprintf("/block%d/attn/%s", block, models.HeadGates), h})
+	}
+	return all
+}
+
+// logitsOf runs program p with values on x.
+func logitsOf(t *testing.T, s *training.Session, p *program.Program, values map[string][]float32, x *tensors.Tensor) []float32 {
+	t.Helper()
+	ctx, err := p.NewContext(values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := p.Run(s.Backend(), ctx, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tensors.MustCopyFlatData[float32](out)
 }

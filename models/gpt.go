@@ -26,6 +26,11 @@ type GPTConfig struct {
 	// Width is the token width d, Heads the attention heads (Width must be a multiple of Heads),
 	// MLP the hidden width of each block's MLP, Blocks the number of blocks.
 	Width, Heads, MLP, Blocks int
+	// BlockHeads, when set, is the number of heads each block keeps after heads were removed
+	// physically (experiment.RemoveHeads): block i has BlockHeads[i] heads of Width/Heads features,
+	// its q, k, v projections BlockHeads[i]·Width/Heads outputs and its output projection as many
+	// inputs. Nil: Heads in every block.
+	BlockHeads []int
 }
 
 // GPTTiny is the configuration of the registry's "gpt-tiny": context 64, width 64, 4 heads of 16,
@@ -133,7 +138,8 @@ func (c GPTConfig) stream(ctx *context.Context, x *graph.Node, skip map[int]bool
 	stream := []*graph.Node{x}
 	for i := range c.Blocks {
 		if !skip[i] {
-			x = transformerBlock(ctx.In(fmt.Sprintf("block%d", i)), x, c.Heads, c.MLP, true, geluTanh)
+			heads := blockHeads("models.GPT", c.Heads, c.BlockHeads, i)
+			x = transformerBlock(ctx.In(fmt.Sprintf("block%d", i)), x, heads, c.Width/c.Heads, c.MLP, true, geluTanh)
 		}
 		stream = append(stream, x)
 	}

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -12,24 +13,24 @@ import (
 
 // transformerBlock is one pre-LayerNorm Transformer block over x [batch, T, width]:
 // x + attn(ln1(x)), then + down(gelu(up(ln2(x)))), with its variables in ctx's scopes ln1, ln2,
-// attn/{q,k,v,out} and mlp/{up,down} (see [ViTConfig.Build] for their layout).
-func transformerBlock(ctx *context.Context, x *graph.Node, heads, mlp int, causal bool,
+// attn/{q,k,v,out} and mlp/{up,down} (see [ViTConfig.Build] for their layout); heads of hd features.
+func transformerBlock(ctx *context.Context, x *graph.Node, heads, hd, mlp int, causal bool,
 	gelu func(*graph.Node) *graph.Node) *graph.Node {
 	width := x.Shape().Dimensions[2]
-	x = graph.Add(x, selfAttention(ctx.In("attn"), layerNorm(ctx, "ln1", x), heads, causal))
+	x = graph.Add(x, selfAttention(ctx.In("attn"), layerNorm(ctx, "ln1", x), heads, hd, causal))
 	h := gelu(Dense(ctx.In("mlp"), "up", layerNorm(ctx, "ln2", x), mlp))
 	return graph.Add(x, Dense(ctx.In("mlp"), "down", h, width))
 }
 
-// selfAttention is multi-head self-attention over x [batch, T, width], heads as contiguous
-// slices of the q, k, v projections' outputs and of the output projection's inputs; causal
-// masks the keys after each query (a decoder).
-func selfAttention(ctx *context.Context, x *graph.Node, heads int, causal bool) *graph.Node {
+// selfAttention is multi-head self-attention over x [batch, T, width] with heads of hd features
+// (heads·hd is width unless heads were removed), heads as contiguous slices of the q, k, v
+// projections' outputs and of the output projection's inputs; causal masks the keys after each
+// query (a decoder).
+func selfAttention(ctx *context.Context, x *graph.Node, heads, hd int, causal bool) *graph.Node {
 	dims := x.Shape().Dimensions
 	batch, t, width := dims[0], dims[1], dims[2]
-	hd := width / heads
 	split := func(name string) *graph.Node { // [batch, T, heads, hd]
-		return graph.Reshape(Dense(ctx, name, x, width), batch, t, heads, hd)
+		return graph.Reshape(Dense(ctx, name, x, heads*hd), batch, t, heads, hd)
 	}
 	q, k, v := split("q"), split("k"), split("v")
 	scores := graph.Einsum("bthd,bshd->bhts", q, k)
@@ -44,7 +45,19 @@ func selfAttention(ctx *context.Context, x *graph.Node, heads int, causal bool) 
 	gates := ctx.WithInitializer(initializers.One).VariableWithShape(HeadGates, shapes.Make(x.DType(), heads))
 	gates.Trainable = false
 	out = graph.Mul(out, graph.Reshape(gates.ValueGraph(x.Graph()), 1, 1, heads, 1))
-	return Dense(ctx, "out", graph.Reshape(out, batch, t, width), width)
+	return Dense(ctx, "out", graph.Reshape(out, batch, t, heads*hd), width)
+}
+
+// blockHeads is the number of heads of block i: kept[i] when heads were removed, else heads.
+// It panics when a block keeps no head.
+func blockHeads(model string, heads int, kept []int, i int) int {
+	if kept == nil {
+		return heads
+	}
+	if len(kept) <= i || kept[i] < 1 || kept[i] > heads {
+		panic(fmt.Sprintf("%s: BlockHeads %v: block %d needs 1..%d heads", model, kept, i, heads))
+	}
+	return kept[i]
 }
 
 // HeadGates is the name of each attention layer's variable of head gates ("block<i>/attn/head_gates",

@@ -20,7 +20,12 @@ type ViTConfig struct {
 	// Width is the token width d, Heads the attention heads (Width must be a multiple of Heads),
 	// MLP the hidden width of each block's MLP, Blocks the number of blocks.
 	Width, Heads, MLP, Blocks int
-	NumClasses                int
+	// BlockHeads, when set, is the number of heads each block keeps after heads were removed
+	// physically (experiment.RemoveHeads): block i has BlockHeads[i] heads of Width/Heads features,
+	// its q, k, v projections BlockHeads[i]·Width/Heads outputs and its output projection as many
+	// inputs. Nil: Heads in every block.
+	BlockHeads []int
+	NumClasses int
 }
 
 // ViTTiny is the configuration of the registry's "vit-tiny": patch 4, width 64, 4 heads of 16, MLP
@@ -105,7 +110,8 @@ func (c ViTConfig) stream(ctx *context.Context, x *graph.Node, skip map[int]bool
 	stream := []*graph.Node{x}
 	for i := range c.Blocks {
 		if !skip[i] {
-			x = transformerBlock(ctx.In(fmt.Sprintf("block%d", i)), x, c.Heads, c.MLP, false, activations.Gelu)
+			heads := blockHeads("models.ViT", c.Heads, c.BlockHeads, i)
+			x = transformerBlock(ctx.In(fmt.Sprintf("block%d", i)), x, heads, c.Width/c.Heads, c.MLP, false, activations.Gelu)
 		}
 		stream = append(stream, x)
 	}

@@ -70,6 +70,8 @@ func TestViTRejectsBadConfigs(t *testing.T) {
 	}{
 		{models.ViTConfig{Patch: 5, Width: 64, Heads: 4, MLP: 8, Blocks: 1, NumClasses: 10}, "multiples of 5"},
 		{models.ViTConfig{Patch: 4, Width: 64, Heads: 3, MLP: 8, Blocks: 1, NumClasses: 10}, "width 64 is not a multiple of the 3 heads"},
+		{models.ViTConfig{Patch: 4, Width: 64, Heads: 4, MLP: 8, Blocks: 2, NumClasses: 10, BlockHeads: []int{4, 0}},
+			"block 1 needs 1..4 heads"},
 	} {
 		func() {
 			defer func() {
