@@ -15,6 +15,9 @@
 //     held at zero, and reports; [Sensitivity] analyzes each layer alone and prunes with the
 //     per-layer amounts it derives; [OneShot] prunes a trained model's linear layers from a
 //     little calibration data without retraining (magnitude, Wanda, SparseGPT; package oneshot).
+//   - Transformers: [HeadImportance] scores attention heads (Michel et al. 2019), [MaskHeads]
+//     masks them through their gates and [RemoveHeads] removes them for real (with the models'
+//     BlockHeads); blocks go by oneshot.BlockInfluence and the models' WithoutBlocks.
 //   - Compress: [Compact] removes pruned channels for real and times the result; [Quantize]
 //     quantizes to INT8; [Export] writes the compressed model file; [Distill] compares
 //     distillation with fine-tuning; each starts from a [Pipeline] (train, prune in rounds,
