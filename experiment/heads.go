@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -255,4 +256,26 @@ func RemoveHeads(values map[string][]float32, masked []HeadRef, blocks, heads, h
 		out[prefix+models.HeadGates] = ng
 	}
 	return out, kept, nil
+}
+
+// RandomHeadOrder returns every head of scores' layers but one per layer, in a random order drawn
+// with seed, passing over a layer's last head as [LeastImportantHeads] does: the control of Michel
+// et al.'s curve (its first n heads are n heads masked at random).
+func RandomHeadOrder(scores HeadScores, seed uint64) []HeadRef {
+	var all []HeadRef
+	left := map[string]int{}
+	for _, l := range scores.Layers() {
+		for h := range scores[l] {
+			all = append(all, HeadRef{l, h})
+		}
+		left[l] = len(scores[l])
+	}
+	rand.New(rand.NewPCG(seed, 0x4ead)).Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+	return slices.DeleteFunc(all, func(r HeadRef) bool {
+		if left[r.Layer] == 1 {
+			return true
+		}
+		left[r.Layer]--
+		return false
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -144,7 +145,20 @@ func TestHeadImportanceAndMasking(t *testing.T) {
 	if err != nil || len(twelve) != 12 {
 		t.Fatalf("12 heads: %v, %v", twelve, err)
 	}
+	random := RandomHeadOrder(scores, 1)
+	if len(random) != 12 || slices.Equal(random, twelve) {
+		t.Errorf("random order %v: want 12 heads, not the importance order", random)
+	}
 	perLayer := map[string]int{}
+	for _, r := range random {
+		perLayer[r.Layer]++
+	}
+	for l, n := range perLayer {
+		if n != 3 {
+			t.Errorf("random order: %s: %d heads of 4, want 3 (one stays)", l, n)
+		}
+	}
+	perLayer = map[string]int{}
 	for _, r := range twelve {
 		perLayer[r.Layer]++
 	}
