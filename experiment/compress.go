@@ -443,6 +443,9 @@ func Distill(o DistillOptions) (*distill.Result, string, error) {
 	if err != nil {
 		return nil, "", badOptions(err)
 	}
+	if err := imageModel(m); err != nil {
+		return nil, "", err
+	}
 	if o.Dataset == "" {
 		o.Dataset = m.Dataset
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -96,6 +97,9 @@ func ResolveDense(o DenseOptions) (TrainConfig, models.Model, string, error) {
 		m, err := models.ByName(o.Model)
 		if err != nil {
 			return rc, m, "", badOptions(err)
+		}
+		if err := imageModel(m); err != nil {
+			return rc, m, "", err
 		}
 		length, err := training.ParseLength(o.Dense)
 		if err != nil {
@@ -267,6 +271,16 @@ func PrunableLayers(m models.Model, sel pruning.Selector) ([]pruning.Target, err
 		return nil, badOptions(err)
 	}
 	return targets, nil
+}
+
+// imageModel checks that m is a model of images (its data set one of package datasets'): the
+// classification flows cannot train a language model such as gpt-tiny (package lm trains those).
+func imageModel(m models.Model) error {
+	if m.Dataset != "" && !slices.Contains(datasets.Names(), m.Dataset) {
+		return badOptionsf("%s is not an image classifier (its data is %q): the classification flows do not train it; "+
+			"for gpt-tiny use package lm (lm.Train) and oneshot.PruneProgram", m.Name, m.Dataset)
+	}
+	return nil
 }
 
 // AccuracyOn returns an evaluation function for [pruning.Sensitivity]: the session's accuracy on im.

@@ -99,6 +99,14 @@ func TestOptionsErrors(t *testing.T) {
 			_, err := OneShot(OneShotOptions{Dense: dense, Skip: []string{"/head/**"}})
 			return err
 		}, `"/head/**" matches no prunable layer`},
+		{"language model", func() error {
+			_, err := Train(TrainOptions{Model: "gpt-tiny", Out: out})
+			return err
+		}, "gpt-tiny is not an image classifier"},
+		{"language model prune", func() error {
+			_, err := Prune(PruneOptions{Dense: DenseOptions{Model: "gpt-tiny", Out: out}})
+			return err
+		}, "package lm"},
 		{"distill", func() error {
 			_, _, err := Distill(DistillOptions{Prune: 1.5, Out: out})
 			return err

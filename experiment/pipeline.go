@@ -116,6 +116,9 @@ func NewPipeline(o PipelineOptions) (*Pipeline, error) {
 	if err != nil {
 		return nil, badOptions(err)
 	}
+	if err := imageModel(m); err != nil {
+		return nil, err
+	}
 	if o.Dataset == "" {
 		o.Dataset = m.Dataset
 	}

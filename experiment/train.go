@@ -138,6 +138,9 @@ func Train(o TrainOptions) (*TrainRun, error) {
 	if err != nil {
 		return nil, badOptions(err)
 	}
+	if err := imageModel(m); err != nil {
+		return nil, err
+	}
 	length, err := training.ParseLength(o.Steps)
 	if err != nil {
 		return nil, badOptions(err)
