@@ -12,7 +12,6 @@ import (
 	"github.com/prunelab/prunelab/distill"
 	"github.com/prunelab/prunelab/export"
 	"github.com/prunelab/prunelab/internal/atomicfile"
-	"github.com/prunelab/prunelab/models"
 	"github.com/prunelab/prunelab/program"
 	"github.com/prunelab/prunelab/pruning"
 	"github.com/prunelab/prunelab/quantize"
@@ -439,11 +438,8 @@ func Distill(o DistillOptions) (*distill.Result, string, error) {
 		o.Out = "runs"
 	}
 	log := logger(o.Log)
-	m, err := models.ByName(o.Model)
+	m, err := imageModel(o.Model)
 	if err != nil {
-		return nil, "", badOptions(err)
-	}
-	if err := imageModel(m); err != nil {
 		return nil, "", err
 	}
 	if o.Dataset == "" {

@@ -94,11 +94,8 @@ func ResolveDense(o DenseOptions) (TrainConfig, models.Model, string, error) {
 	o = o.withDefaults()
 	var rc TrainConfig
 	if o.From == "" {
-		m, err := models.ByName(o.Model)
+		m, err := imageModel(o.Model)
 		if err != nil {
-			return rc, m, "", badOptions(err)
-		}
-		if err := imageModel(m); err != nil {
 			return rc, m, "", err
 		}
 		length, err := training.ParseLength(o.Dense)
@@ -273,14 +270,19 @@ func PrunableLayers(m models.Model, sel pruning.Selector) ([]pruning.Target, err
 	return targets, nil
 }
 
-// imageModel checks that m is a model of images (its data set one of package datasets'): the
-// classification flows cannot train a language model such as gpt-tiny (package lm trains those).
-func imageModel(m models.Model) error {
+// imageModel returns the registry's model of that name, checking that it classifies images (its
+// data set one of package datasets'): the classification flows cannot train a language model such as
+// gpt-tiny (package lm trains those). Both faults are [ErrOptions].
+func imageModel(name string) (models.Model, error) {
+	m, err := models.ByName(name)
+	if err != nil {
+		return m, badOptions(err)
+	}
 	if m.Dataset != "" && !slices.Contains(datasets.Names(), m.Dataset) {
-		return badOptionsf("%s is not an image classifier (its data is %q): the classification flows do not train it; "+
+		return m, badOptionsf("%s is not an image classifier (its data is %q): the classification flows do not train it; "+
 			"for gpt-tiny use package lm (lm.Train) and oneshot.PruneProgram", m.Name, m.Dataset)
 	}
-	return nil
+	return m, nil
 }
 
 // AccuracyOn returns an evaluation function for [pruning.Sensitivity]: the session's accuracy on im.

@@ -112,11 +112,8 @@ func NewPipeline(o PipelineOptions) (*Pipeline, error) {
 		}
 		o.Model, o.Dataset = rc.Model, rc.Dataset
 	}
-	m, err := models.ByName(o.Model)
+	m, err := imageModel(o.Model)
 	if err != nil {
-		return nil, badOptions(err)
-	}
-	if err := imageModel(m); err != nil {
 		return nil, err
 	}
 	if o.Dataset == "" {

@@ -9,7 +9,6 @@ import (
 
 	"github.com/prunelab/prunelab/backend"
 	"github.com/prunelab/prunelab/internal/atomicfile"
-	"github.com/prunelab/prunelab/models"
 	"github.com/prunelab/prunelab/report"
 	"github.com/prunelab/prunelab/training"
 )
@@ -134,11 +133,8 @@ type TrainRun struct {
 func Train(o TrainOptions) (*TrainRun, error) {
 	o = o.withDefaults()
 	log := logger(o.Log)
-	m, err := models.ByName(o.Model)
+	m, err := imageModel(o.Model)
 	if err != nil {
-		return nil, badOptions(err)
-	}
-	if err := imageModel(m); err != nil {
 		return nil, err
 	}
 	length, err := training.ParseLength(o.Steps)
