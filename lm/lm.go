@@ -262,16 +262,28 @@ func setLearningRate(ctx *context.Context, lr float64) error {
 	return nil
 }
 
-// batchTensors turns windows of t+1 bytes into inputs, float32 [n, t] (the first t bytes), and
-// targets, int32 [n, t] (the last t).
-func batchTensors(windows [][]byte, t int) (x, y *tensors.Tensor) {
-	xs, ys := make([]float32, len(windows)*t), make([]int32, len(windows)*t)
+// Inputs turns windows of at least t bytes into what a model reads: their first t bytes as
+// float32 [n, t] (e.g. calibration data for oneshot.PruneProgram).
+func Inputs(windows [][]byte, t int) *tensors.Tensor {
+	xs := make([]float32, len(windows)*t)
 	for i, w := range windows {
 		for j := range t {
-			xs[i*t+j], ys[i*t+j] = float32(w[j]), int32(w[j+1])
+			xs[i*t+j] = float32(w[j])
 		}
 	}
-	return tensors.FromFlatDataAndDimensions(xs, len(windows), t), tensors.FromFlatDataAndDimensions(ys, len(windows), t)
+	return tensors.FromFlatDataAndDimensions(xs, len(windows), t)
+}
+
+// batchTensors turns windows of t+1 bytes into inputs, float32 [n, t] (the first t bytes, [Inputs]),
+// and targets, int32 [n, t] (the last t).
+func batchTensors(windows [][]byte, t int) (x, y *tensors.Tensor) {
+	ys := make([]int32, len(windows)*t)
+	for i, w := range windows {
+		for j := range t {
+			ys[i*t+j] = int32(w[j+1])
+		}
+	}
+	return Inputs(windows, t), tensors.FromFlatDataAndDimensions(ys, len(windows), t)
 }
 
 // crossEntropyGraph is −log softmax(logits)[target] for logits [..., 256] and int32 targets [...].

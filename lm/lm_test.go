@@ -11,7 +11,6 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/google/go-cmp/cmp"
 
@@ -152,16 +151,9 @@ func TestBelowUnigram(t *testing.T) {
 		t.Fatal(err)
 	}
 	windows := textdata.SequentialWindows(train, cfg.Context)[:32]
-	calib := make([]float32, 0, len(windows)*cfg.Context)
-	for _, w := range windows {
-		for _, c := range w[:cfg.Context] {
-			calib = append(calib, float32(c))
-		}
-	}
-	pruned, _, layers, err := oneshot.PruneProgram(b, p, values,
-		tensors.FromFlatDataAndDimensions(calib, len(windows), cfg.Context), oneshot.ProgramOptions{
-			Method: "wanda", Pattern: oneshot.Unstructured(0.5),
-			Skip: func(path string) bool { return strings.HasPrefix(path, "/embed/") }})
+	pruned, _, layers, err := oneshot.PruneProgram(b, p, values, lm.Inputs(windows, cfg.Context), oneshot.ProgramOptions{
+		Method: "wanda", Pattern: oneshot.Unstructured(0.5),
+		Skip: func(path string) bool { return strings.HasPrefix(path, "/embed/") }})
 	if err != nil {
 		t.Fatal(err)
 	}

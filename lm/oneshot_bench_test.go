@@ -29,13 +29,7 @@ func calibrationWindows(b *testing.B, text []byte, context, n int, seed uint64) 
 	if err != nil {
 		b.Fatal(err)
 	}
-	x := make([]float32, 0, n*context)
-	for _, win := range w.Next(n) {
-		for _, c := range win[:context] {
-			x = append(x, float32(c))
-		}
-	}
-	return tensors.FromFlatDataAndDimensions(x, n, context)
+	return lm.Inputs(w.Next(n), context)
 }
 
 // BenchmarkOneShot trains gpt-tiny on Go source for -lm.steps steps, then prunes the linear layers
