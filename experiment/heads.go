@@ -21,8 +21,19 @@ import (
 // ("/block0/attn/head_gates"), one value per head.
 type HeadScores map[string][]float64
 
-// Layers lists the attention layers (head-gate paths) in order.
-func (h HeadScores) Layers() []string { return sortedKeys(h) }
+// Layers lists the attention layers (head-gate paths) in block order ("/block2" before "/block10").
+func (h HeadScores) Layers() []string {
+	layers := sortedKeys(h)
+	block := func(path string) int {
+		var b int
+		if _, err := fmt.Sscanf(path, "/block%d/", &b); err != nil {
+			return -1
+		}
+		return b
+	}
+	slices.SortStableFunc(layers, func(a, b string) int { return cmp.Compare(block(a), block(b)) })
+	return layers
+}
 
 // HeadImportance scores the attention heads of a transformer from the registry (vit-tiny) as
 // Michel et al. 2019 ("Are Sixteen Heads Really Better than One?", NeurIPS) do: the expected

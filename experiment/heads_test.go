@@ -22,6 +22,14 @@ import (
 // TestHeadImportanceAndMasking scores a briefly trained vit-tiny's heads (Michel et al.), masks the
 // least important, and checks that a masked head is exactly a head whose output-projection rows are
 // zero; masking every head of a layer is refused.
+func TestHeadScoresLayersInBlockOrder(t *testing.T) {
+	h := HeadScores{"/block10/attn/head_gates": nil, "/block2/attn/head_gates": nil, "/block0/attn/head_gates": nil}
+	want := []string{"/block0/attn/head_gates", "/block2/attn/head_gates", "/block10/attn/head_gates"}
+	if got := h.Layers(); !slices.Equal(got, want) {
+		t.Errorf("Layers() = %v, want %v", got, want)
+	}
+}
+
 func TestHeadImportanceAndMasking(t *testing.T) {
 	data, err := LoadData(DataOptions{TrainLimit: 600, TestLimit: 120})
 	if err != nil {
