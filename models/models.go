@@ -33,6 +33,13 @@ type Model struct {
 	Dataset string
 	// Build builds the graph.
 	Build BuildFn
+	// Init, when set, fills a new context with the model's variables before its first build (an
+	// imported model's trained weights, see package onnxmodel); nil for the registered models,
+	// whose layers create and initialize their own.
+	Init func(ctx *context.Context) error `json:"-"`
+	// Prunable, when set, lists the paths of the variables to prune, replacing the default rule
+	// (variables named "weights", see pruning.Selector).
+	Prunable []string `json:"-"`
 }
 
 // ErrUnknown is wrapped by [ByName] when no model has the name asked for.

@@ -63,14 +63,14 @@ func MeasureModel(backend backends.Backend, ctx *context.Context, fn ModelFn, in
 		}
 	}
 	batch := int64(input.Dimensions[0])
-	cf := channelsFirst(ctx)
+	rules := rulesOf(ctx)
 	info = &ModelInfo{Positions: make(map[string]int64)}
 	for v := range ctx.IterVariables() {
 		if !v.InUseByGraph(g) {
 			continue
 		}
 		info.Variables = append(info.Variables, v.ScopeAndName())
-		t := newTarget(v, cf)
+		t := newTarget(v, rules)
 		outs := int64(t.NumOutputs())
 		if outs == 0 {
 			continue
@@ -157,7 +157,7 @@ type Report struct {
 // included, comes back trainable: pass a ModelInfo then). Sparsity counts weights whose value
 // is exactly zero.
 func NewReport(ctx *context.Context, info *ModelInfo) (*Report, error) {
-	cf := channelsFirst(ctx)
+	rules := rulesOf(ctx)
 	var vars []*context.Variable
 	if info != nil {
 		for _, p := range info.Variables {
@@ -179,7 +179,7 @@ func NewReport(ctx *context.Context, info *ModelInfo) (*Report, error) {
 	r := &Report{}
 	unstructuredOnly := false
 	for _, v := range vars {
-		t := newTarget(v, cf)
+		t := newTarget(v, rules)
 		values, err := variableFloats(v)
 		if err != nil {
 			return nil, err

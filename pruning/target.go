@@ -3,6 +3,7 @@ package pruning
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -27,7 +28,36 @@ const (
 	// (layers.Convolution with images.ChannelsFirst). By default they are channels-last,
 	// [k..., in, out], GoMLX's default.
 	ParamConvChannelsFirst = "pruning_conv_channels_first"
+
+	// ParamLayouts is the context hyperparameter (map[string]Layout, default none), read from the
+	// root scope, that gives the layout of variables by path ("/ONNX/fc.weight"), for models whose
+	// kernels follow neither GoMLX's scope names nor its layouts (imported ONNX models: Gemm
+	// weights are [out, in], Conv kernels [out, in/groups, k...]). A variable listed here is
+	// described by its entry instead of the guess from its scope; [SetLayouts] sets it.
+	ParamLayouts = "pruning_layouts"
 )
+
+// Layout says which axes of a prunable variable are its layer's inputs and outputs (see
+// [Target]), for [ParamLayouts].
+type Layout struct {
+	Kind Kind `json:"kind"`
+	In   Axes `json:"in"`
+	Out  Axes `json:"out"`
+}
+
+// SetLayouts records explicit layouts of variables by path in ctx (ParamLayouts), adding to
+// those already set.
+func SetLayouts(ctx *context.Context, layouts map[string]Layout) {
+	root := ctx.InAbsPath(context.RootScope)
+	all := map[string]Layout{}
+	if old, ok := root.GetParam(ParamLayouts); ok {
+		if m, ok := old.(map[string]Layout); ok {
+			maps.Copy(all, m)
+		}
+	}
+	maps.Copy(all, layouts)
+	root.SetParam(ParamLayouts, all)
+}
 
 // Kind is the type of layer a prunable variable belongs to, as far as pruning is concerned.
 type Kind int
@@ -138,9 +168,17 @@ func lastScopeElement(scope string) string {
 	return scope
 }
 
-// newTarget describes the variable v, guessing its layer kind from its scope (layers.Dense uses a
-// "dense" scope, layers.Convolution a "conv" scope) and rank.
-func newTarget(v *context.Variable, channelsFirst bool) Target {
+// layoutRules are the context's rules for describing variables: ParamConvChannelsFirst and
+// ParamLayouts.
+type layoutRules struct {
+	channelsFirst bool
+	explicit      map[string]Layout
+}
+
+// newTarget describes the variable v: by its entry in ParamLayouts, or else guessing its layer
+// kind from its scope (layers.Dense uses a "dense" scope, layers.Convolution a "conv" scope) and
+// rank.
+func newTarget(v *context.Variable, rules layoutRules) Target {
 	shape := v.Shape()
 	t := Target{
 		Scope: v.Scope(),
@@ -148,12 +186,16 @@ func newTarget(v *context.Variable, channelsFirst bool) Target {
 		Shape: slices.Clone(shape.Dimensions),
 		DType: shape.DType,
 	}
+	if l, ok := rules.explicit[t.Path()]; ok {
+		t.Kind, t.In, t.Out = l.Kind, l.In, l.Out
+		return t
+	}
 	rank := len(t.Shape)
 	last := lastScopeElement(t.Scope)
 	switch {
 	case last == "conv" && rank >= 3:
 		t.Kind = KindConv
-		if channelsFirst {
+		if rules.channelsFirst {
 			t.Out, t.In = Axes{0, 1}, Axes{1, 2}
 		} else {
 			t.In, t.Out = Axes{rank - 2, rank - 1}, Axes{rank - 1, rank}
@@ -184,6 +226,16 @@ type Selector struct {
 	Include []string
 	// Skip lists patterns of variables never to select, applied after Include.
 	Skip []string
+}
+
+// Exactly selects exactly the variables at the given paths (for models whose weights are not named
+// "weights", e.g. imported ONNX models).
+func Exactly(paths ...string) Selector {
+	sel := Selector{Include: make([]string, len(paths))}
+	for i, p := range paths {
+		sel.Include[i] = "re:^" + regexp.QuoteMeta(p) + "$"
+	}
+	return sel
 }
 
 // Selects reports whether the variable path (scope and name, e.g. "/fc0/dense/weights") with
@@ -286,16 +338,21 @@ func weightLocation(maskScope, name string) (scope, wname string, ok bool) {
 	return context.ScopeSeparator + rest, name, true
 }
 
-// channelsFirst reads ParamConvChannelsFirst from the root scope of ctx.
-func channelsFirst(ctx *context.Context) bool {
-	return context.GetParamOr(ctx.InAbsPath(context.RootScope), ParamConvChannelsFirst, false)
+// rulesOf reads ParamConvChannelsFirst and ParamLayouts from the root scope of ctx.
+func rulesOf(ctx *context.Context) layoutRules {
+	root := ctx.InAbsPath(context.RootScope)
+	r := layoutRules{channelsFirst: context.GetParamOr(root, ParamConvChannelsFirst, false)}
+	if v, ok := root.GetParam(ParamLayouts); ok {
+		r.explicit, _ = v.(map[string]Layout)
+	}
+	return r
 }
 
 // Targets lists the masked variables of ctx, in path order ([ComparePaths]). A variable is
 // masked once a graph was built with [WrapModelFn] (or [AttachMasksGraph]) or after
 // [AttachMasks].
 func Targets(ctx *context.Context) []Target {
-	cf := channelsFirst(ctx)
+	rules := rulesOf(ctx)
 	var masks []*context.Variable
 	for v := range ctx.IterVariables() {
 		if _, _, ok := weightLocation(v.Scope(), v.Name()); ok {
@@ -310,7 +367,7 @@ func Targets(ctx *context.Context) []Target {
 	var targets []Target
 	for v := range ctx.IterVariables() {
 		if byPath[v.ScopeAndName()] {
-			targets = append(targets, newTarget(v, cf))
+			targets = append(targets, newTarget(v, rules))
 		}
 	}
 	sortTargets(targets)
@@ -362,7 +419,7 @@ func digitRun(s string) int {
 
 // SelectTargets lists the variables of ctx that sel selects, whether or not they have masks.
 func SelectTargets(ctx *context.Context, sel Selector) ([]Target, error) {
-	cf := channelsFirst(ctx)
+	rules := rulesOf(ctx)
 	var targets []Target
 	for v := range ctx.IterVariables() {
 		ok, err := sel.Selects(v.ScopeAndName(), v.Shape().Rank())
@@ -370,7 +427,7 @@ func SelectTargets(ctx *context.Context, sel Selector) ([]Target, error) {
 			return nil, err
 		}
 		if ok {
-			targets = append(targets, newTarget(v, cf))
+			targets = append(targets, newTarget(v, rules))
 		}
 	}
 	sortTargets(targets)

@@ -143,6 +143,11 @@ func NewSession(cfg Config) (*Session, error) {
 	gomlxfix.Install()
 	ctx := context.New()
 	ctx.SetParam(context.ParamInitialSeed, cfg.Seed)
+	if cfg.Model.Init != nil {
+		if err := cfg.Model.Init(ctx); err != nil {
+			return nil, fmt.Errorf("training: model %s: %w", cfg.Model.Name, err)
+		}
+	}
 	s := &Session{cfg: cfg, backend: b, ctx: ctx, build: cfg.Model.Build, evalBatch: map[*datasets.Images]*datasets.Batches{}}
 	s.opt = s.newOptimizer()
 	s.resetTrainer()
