@@ -15,6 +15,7 @@ import (
 	"github.com/prunelab/prunelab/backend"
 	"github.com/prunelab/prunelab/datasets"
 	"github.com/prunelab/prunelab/models"
+	"github.com/prunelab/prunelab/onnxmodel"
 	"github.com/prunelab/prunelab/pruning"
 	"github.com/prunelab/prunelab/training"
 )
@@ -52,6 +53,10 @@ type DenseOptions struct {
 	// Progress shows progress bars (in a terminal); Log receives progress lines (nil: none).
 	Progress bool
 	Log      io.Writer
+	// ONNX is an ONNX model file to start from instead of a training run: its weights are the
+	// dense model (nothing is trained; Model, Dense and From are ignored). Dataset defaults to
+	// "mnist"; its images must fit the model's input (see onnxmodel.Model.ForImages).
+	ONNX string
 }
 
 func (o DenseOptions) withDefaults() DenseOptions {
@@ -82,6 +87,8 @@ type Dense struct {
 	// Config is the training run's configuration, Dir its directory.
 	Config TrainConfig
 	Dir    string
+	// ONNX is the imported model when the flow started from an ONNX file (DenseOptions.ONNX).
+	ONNX *onnxmodel.Model
 	// lr is the fine-tuning learning rate; fineTuning switches the session's schedule to it.
 	lr         float64
 	fineTuning bool
@@ -93,6 +100,10 @@ type Dense struct {
 func ResolveDense(o DenseOptions) (TrainConfig, models.Model, string, error) {
 	o = o.withDefaults()
 	var rc TrainConfig
+	if o.ONNX != "" {
+		rc, m, _, err := resolveONNX(o)
+		return rc, m, rc.Dir(o.Out), err
+	}
 	if o.From == "" {
 		m, err := imageModel(o.Model)
 		if err != nil {
@@ -150,6 +161,11 @@ func OpenDense(o DenseOptions) (*Dense, error) {
 	cfg := training.Config{Model: m, Optimizer: rc.Optimizer, LearningRate: rc.LR, Momentum: rc.Momentum,
 		BatchSize: rc.Batch, EvalEvery: o.EvalEvery, Seed: rc.Seed, Progress: o.Progress, Log: o.Log}
 	d := &Dense{Model: m, Data: split, Config: rc, Dir: dir, lr: lr}
+	if o.ONNX != "" {
+		if _, _, d.ONNX, err = resolveONNX(o); err != nil {
+			return nil, err
+		}
+	}
 	if lr != rc.LR {
 		// The session applies the schedule before the first step of each Train and after every
 		// step, so fine-tuning runs at lr from its first step.
@@ -170,6 +186,10 @@ func OpenDense(o DenseOptions) (*Dense, error) {
 	d.Session = sess
 	fmt.Fprintf(log, "%s on %s (train %d, validation %d, test %d images; %s); backend %q\n", m.Name, rc.Dataset,
 		split.Train.N, split.Validation.N, split.Test.N, split.Source, sess.Backend().Name())
+	if d.ONNX != nil {
+		fmt.Fprintf(log, "Dense model: %s (ONNX, %s, SHA-256 %s...)\n", d.ONNX.Path, d.ONNX.Producer, d.ONNX.SHA256[:12])
+		return d, nil
+	}
 	ckpt := filepath.Join(dir, CheckpointDir)
 	if _, err := os.Stat(filepath.Join(dir, ResultFile)); err == nil {
 		if _, err := os.Stat(ckpt); err == nil {
@@ -198,6 +218,7 @@ func OpenDense(o DenseOptions) (*Dense, error) {
 // session fine-tunes at the fine-tuning learning rate. When cfg's criterion scores with gradients
 // (Taylor, SNIP, movement), it also sets cfg.Gradients.
 func (d *Dense) InstallMasks(sel pruning.Selector, cfg *pruning.Config) (training.Metrics, error) {
+	sel = modelSelector(d.Model, sel)
 	d.fineTuning = true
 	d.Session.SetModel(models.BuildFn(pruning.WrapModelFn(pruning.ModelFn(d.Model.Build), sel)))
 	test, err := d.Session.Evaluate(d.Data.Test)
@@ -259,11 +280,16 @@ func PrunableLayers(m models.Model, sel pruning.Selector) ([]pruning.Target, err
 		return nil, err
 	}
 	ctx := context.New()
+	if m.Init != nil {
+		if err := m.Init(ctx); err != nil {
+			return nil, err
+		}
+	}
 	input := shapes.Make(dtypes.Float32, append([]int{1}, m.InputShape...)...)
 	if _, err := pruning.MeasureModel(b, ctx, pruning.ModelFn(m.Build), input); err != nil {
 		return nil, err
 	}
-	targets, err := pruning.SelectTargets(ctx, sel)
+	targets, err := pruning.SelectTargets(ctx, modelSelector(m, sel))
 	if err != nil {
 		return nil, badOptions(err)
 	}
@@ -272,7 +298,8 @@ func PrunableLayers(m models.Model, sel pruning.Selector) ([]pruning.Target, err
 
 // imageModel returns the registry's model of that name, checking that it classifies images (its
 // data set one of package datasets'): the classification flows cannot train a language model such as
-// gpt-tiny (package lm trains those). Both faults are [ErrOptions].
+// gpt-tiny ([LMTrain] and [LMOneShot], "prunelab lm", train and prune those). Both faults are
+// [ErrOptions].
 func imageModel(name string) (models.Model, error) {
 	m, err := models.ByName(name)
 	if err != nil {
@@ -280,7 +307,8 @@ func imageModel(name string) (models.Model, error) {
 	}
 	if m.Dataset != "" && !slices.Contains(datasets.Names(), m.Dataset) {
 		return m, badOptionsf("%s is not an image classifier (its data is %q): the classification flows do not train it; "+
-			"for gpt-tiny use package lm (lm.Train) and oneshot.PruneProgram", m.Name, m.Dataset)
+			"for gpt-tiny use \"prunelab lm train\" and \"prunelab lm oneshot\" (experiment.LMTrain, LMOneShot; package lm)",
+			m.Name, m.Dataset)
 	}
 	return m, nil
 }
@@ -311,5 +339,16 @@ func NewMaskedSession(model string, seed int64) (*training.Session, error) {
 // MaskedBuild is m's build function with masks on every weight matrix and convolution kernel
 // (pruned weights stay zero after every optimizer step, whatever the loss).
 func MaskedBuild(m models.Model) models.BuildFn {
-	return models.BuildFn(pruning.WrapModelFn(pruning.ModelFn(m.Build), pruning.Selector{}))
+	return models.BuildFn(pruning.WrapModelFn(pruning.ModelFn(m.Build), modelSelector(m, pruning.Selector{})))
+}
+
+// modelSelector is sel, or, for a model that lists its prunable variables (an imported ONNX
+// model) when sel includes nothing explicitly, exactly those (with sel's Skip).
+func modelSelector(m models.Model, sel pruning.Selector) pruning.Selector {
+	if len(sel.Include) == 0 && m.Prunable != nil {
+		skip := sel.Skip
+		sel = pruning.Exactly(m.Prunable...)
+		sel.Skip = skip
+	}
+	return sel
 }

@@ -84,6 +84,9 @@ type PruneResult struct {
 	Warnings           []string       `json:"warnings,omitempty"`
 	GoVersion          string         `json:"go_version"`
 	Finished           time.Time      `json:"finished"`
+	// ONNX is the pruned model written as ONNX (same graph, new weights) when the run started
+	// from an ONNX file.
+	ONNX string `json:"onnx,omitempty"`
 }
 
 // PruneRun is a finished prune run.
@@ -281,6 +284,9 @@ func (run *PruneRun) write(h training.History) error {
 			return err
 		}
 	}
+	if res.ONNX, err = writeONNX(run.Dense, sess, dir); err != nil {
+		return err
+	}
 	return atomicfile.WriteJSON(filepath.Join(dir, ResultFile), res) // last: its presence marks the run done
 }
 
@@ -314,6 +320,9 @@ func (run *PruneRun) WriteSummary(w io.Writer) {
 		"masks.png, sparsity_by_layer.png, first_layer_pixels.png (and .svg)"
 	if run.Checkpoint {
 		files += ", checkpoint/"
+	}
+	if r.ONNX != "" {
+		files += ", " + ONNXFile + " (the pruned model as ONNX)"
 	}
 	fmt.Fprintf(w, "Files: %s/ (%s)\n", run.Dir, files)
 }

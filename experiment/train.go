@@ -22,6 +22,9 @@ type TrainConfig struct {
 	Nesterov                                     bool
 	Batch, Validation, TrainLimit                int
 	Seed                                         int64
+	// ONNX is the SHA-256 of the ONNX file the model was imported from (DenseOptions.ONNX), ""
+	// for a model trained here.
+	ONNX string `json:",omitempty"`
 }
 
 // Dir is the run directory of this configuration under out.

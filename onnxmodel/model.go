@@ -14,6 +14,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/onnx-gomlx/onnx"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/prunelab/prunelab/pruning"
 )
@@ -136,6 +137,9 @@ func parse(data []byte, dir, name string) (m *Model, err error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("%w: %s: empty file", ErrFormat, name)
 	}
+	if err := checkHasGraph(data); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrFormat, name, err)
+	}
 	om, err := onnx.Parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrFormat, name, err)
@@ -157,6 +161,42 @@ func parse(data []byte, dir, name string) (m *Model, err error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// checkHasGraph scans the top level of a serialized ModelProto for its graph (field 7), which
+// onnx-gomlx v0.3.4's Parse dereferences without checking.
+func checkHasGraph(data []byte) error {
+	for len(data) > 0 {
+		num, typ, n := protowire.ConsumeTag(data)
+		if n < 0 {
+			return fmt.Errorf("not a protobuf message: %w", protowire.ParseError(n))
+		}
+		data = data[n:]
+		if num == 7 && typ == protowire.BytesType {
+			return nil
+		}
+		n = protowire.ConsumeFieldValue(num, typ, data)
+		if n < 0 {
+			return fmt.Errorf("not a protobuf message: %w", protowire.ParseError(n))
+		}
+		data = data[n:]
+	}
+	return errors.New("the model has no graph")
+}
+
+// elementSize is the size in bytes of an ONNX tensor element type, 0 if unknown here.
+func elementSize(dataType int32) int64 {
+	switch dataType {
+	case 2, 3, 9: // uint8, int8, bool
+		return 1
+	case 4, 5, 10, 16: // uint16, int16, float16, bfloat16
+		return 2
+	case 1, 6, 12: // float, int32, uint32
+		return 4
+	case 7, 11, 13: // int64, double, uint64
+		return 8
+	}
+	return 0
 }
 
 // loadExternalData reads initializers stored outside the model file (location, offset and length
@@ -194,6 +234,17 @@ func loadExternalData(om *onnx.Model, dir, name string) error {
 		data, err := os.ReadFile(file)
 		if err != nil {
 			return fmt.Errorf("%w: %s: initializer %q: %v", ErrExternalData, name, t.Name, err)
+		}
+		if size := elementSize(t.DataType); size > 0 {
+			want := size
+			for _, d := range t.Dims {
+				want *= d
+			}
+			if length >= 0 && length != want {
+				return fmt.Errorf("%w: %s: initializer %q: external length %d, its shape %v needs %d bytes",
+					ErrExternalData, name, t.Name, length, t.Dims, want)
+			}
+			length = want
 		}
 		if length < 0 {
 			length = int64(len(data)) - offset
@@ -381,10 +432,11 @@ func (m *Model) Prunable() []string {
 // Selector selects exactly the layers' weights for pruning.
 func (m *Model) Selector() pruning.Selector { return pruning.Exactly(m.Prunable()...) }
 
-// Name is a short name for the model: "onnx:" and the file's base name without extension.
+// Name is a short name for the model, usable in file names: "onnx-" and the file's base name
+// without extension ("onnx-model" for a model parsed from memory).
 func (m *Model) Name() string {
 	if m.Path == "" {
-		return "onnx:model"
+		return "onnx-model"
 	}
-	return "onnx:" + strings.TrimSuffix(filepath.Base(m.Path), filepath.Ext(m.Path))
+	return "onnx-" + strings.TrimSuffix(filepath.Base(m.Path), filepath.Ext(m.Path))
 }

@@ -7,7 +7,8 @@ Writes into OUT (one directory per model):
   <name>.output.bin    PyTorch's output on that input (float32)
   <name>.json          {"name", "input_shape", "output_shape", "params", "torch", "opset", ...}
 
-Models: torchvision resnet18, resnet50 and mobilenet_v2 with random initialization (no pretrained
+Models: "tiny" (Linear 4→3, ReLU, Linear 3→2: a few hundred bytes, committed as
+onnxmodel/testdata/tiny.onnx), torchvision resnet18, resnet50 and mobilenet_v2 with random initialization (no pretrained
 weights can be downloaded here; torch.manual_seed fixes them; batch-norm parameters randomized and
 its statistics measured on random images, see calibrate_batch_norm), and LeNet-300-100 trained in PyTorch on
 MNIST (Adam 1.2e-3, batch 60, the Lottery Ticket setup; inputs are pixels / 255 flattened to 784, as
@@ -140,6 +141,11 @@ def main():
     torch.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
     for name in args.models.split(","):
+        if name == "tiny":  # onnxmodel/testdata/tiny.onnx: the fuzz test's seed and the error tests' base
+            torch.manual_seed(args.seed)
+            model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+            export(model, torch.randn(2, 4), args.out, name, False, {})
+            continue
         if name == "lenet":
             if not args.mnist:
                 sys.exit("torch_onnx.py: lenet needs --mnist DIR")
