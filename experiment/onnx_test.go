@@ -46,25 +46,8 @@ func TestPruneONNX(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	test := split.Test
-	x := make([]float32, len(test.Pixels))
-	for i, p := range test.Pixels {
-		x[i] = float32(p) / 255
-	}
-	logits := peers.RunORT(t, res.ONNX, x, []int{test.N, 784}, 500)
-	correct := 0
-	for i := range test.N {
-		best := 0
-		for k := range 10 {
-			if logits[i*10+k] > logits[i*10+best] {
-				best = k
-			}
-		}
-		if best == int(test.Labels[i]) {
-			correct++
-		}
-	}
-	ort, ours := float64(correct)/float64(test.N), res.Final["test"].Accuracy
+	ort := peers.ORTAccuracy(t, res.ONNX, split.Test)
+	ours := res.Final["test"].Accuracy
 	t.Logf("test accuracy: Prunelab %.4f, ONNX Runtime %.4f (dense %.4f, PyTorch %.4f)", ours, ort,
 		res.Dense.Accuracy, meta.TestAccuracy)
 	if d := ort - ours; d > 1e-4 || d < -1e-4 {

@@ -26,8 +26,15 @@ in the export format, docs/FORMAT.md) and report.json: accuracy before and after
 counts, and measured inference times of the pruned and compacted models at batch 1 and 256, both run
 as an inference compiler would run them (program.Fold: input-independent work computed once).
 
+With -onnx FILE the model is an ONNX file instead (from torch.onnx.export, say): -prune of the
+coupled channels of every family (residual streams together) are pruned with their biases, removed,
+and the smaller model is written as ONNX (-o; checked by importing it again), with -masked-out the
+masked one too. -input-shape gives the example shape to trace at when the input has dynamic
+dimensions; the compacted file runs at any size the original does.
+
 Examples:
   prunelab compact                                        # LeNet-300-100, 50% of channels, groups
+  prunelab compact -onnx resnet18.onnx -prune 0.3 -input-shape 3,64,64 -o resnet18-30.onnx
   prunelab compact -model lenet-5 -prune 0.7 -finetune 1ep
   prunelab compact -from runs/train-lenet-300-100-1a2b3c4d5e -structure out_channels
 `
@@ -38,10 +45,27 @@ func runCompact(args []string, stdout, stderr io.Writer) error {
 	registerPipeline(fs, &o.Pipeline, pipelineDefaults{prune: 0.5, structure: "groups", finetune: "0it", rounds: 1})
 	batches := fs.String("time-batches", "1,256", "batch sizes to time inference at (empty: no timing)")
 	fs.IntVar(&o.TimeRuns, "time-runs", 10, "timed runs per batch size (the median is reported)")
+	var on experiment.CompactONNXOptions
+	fs.StringVar(&on.File, "onnx", "", "compact this ONNX model instead (see above); the training flags are ignored")
+	inputShape := fs.String("input-shape", "", "with -onnx: example shape to trace at, without the batch (e.g. 3,64,64)")
+	fs.StringVar(&on.Out, "o", "", "with -onnx: the compacted ONNX file to write (default FILE-compactNN.onnx)")
+	fs.StringVar(&on.MaskedOut, "masked-out", "", "with -onnx: also write the masked model (same graph, zeros) there")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	var err error
+	if on.File != "" {
+		if on.InputShape, err = parseInts(*inputShape); err != nil {
+			return usageError{fmt.Errorf("-input-shape: %w", err)}
+		}
+		on.Sparsity, on.Log = o.Pipeline.Prune, stdout
+		res, err := experiment.CompactONNX(on)
+		if err != nil {
+			return err
+		}
+		res.WriteSummary(stdout)
+		return nil
+	}
 	if o.TimeBatches, err = parseInts(*batches); err != nil {
 		return usageError{fmt.Errorf("-time-batches: %w", err)}
 	}

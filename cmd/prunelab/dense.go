@@ -32,6 +32,9 @@ run is the one "prunelab train -steps LEN" writes, reused when its checkpoint ex
 	fs.Int64Var(&o.Seed, "seed", 1, "random seed: initialization, data order, random criteria")
 	fs.StringVar(&o.Out, "out", "runs", "directory under which run directories are created")
 	fs.BoolVar(&o.Progress, "progress", true, "show a progress bar (only in a terminal)")
+	fs.StringVar(&o.ONNX, "onnx", "", "start from this ONNX model (e.g. from torch.onnx.export) instead of training one: its\n"+
+		"Conv/Gemm/MatMul weights are pruned, -dataset's images (default mnist) must fit its input, and the\n"+
+		"result is written back as model.onnx in the run directory; -model, -dense and -from are ignored")
 }
 
 // checkFrom rejects the dense-run flags that -from replaces when both are given.
