@@ -18,6 +18,10 @@
 //   - Transformers: [HeadImportance] scores attention heads (Michel et al. 2019), [MaskHeads]
 //     masks them through their gates and [RemoveHeads] removes them for real (with the models'
 //     BlockHeads); blocks go by oneshot.BlockInfluence and the models' WithoutBlocks.
+//   - Language models: [LMTrain] trains a byte-level GPT (gpt-tiny, package lm) on the Go source
+//     tree or WikiText-2 and stores it as model.plx ([ReadLanguageModel]); [LMOneShot] prunes it
+//     in one shot with magnitude, Wanda and SparseGPT at several sparsities and N:M patterns over
+//     calibration seeds, and reports test perplexity (mean ± std) beside the unigram baseline.
 //   - Compress: [Compact] removes pruned channels for real and times the result; [Quantize]
 //     quantizes to INT8; [Export] writes the compressed model file; [Distill] compares
 //     distillation with fine-tuning; each starts from a [Pipeline] (train, prune in rounds,

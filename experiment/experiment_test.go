@@ -106,7 +106,7 @@ func TestOptionsErrors(t *testing.T) {
 		{"language model prune", func() error {
 			_, err := Prune(PruneOptions{Dense: DenseOptions{Model: "gpt-tiny", Out: out}})
 			return err
-		}, "package lm"},
+		}, `use "prunelab lm train"`},
 		{"distill", func() error {
 			_, _, err := Distill(DistillOptions{Prune: 1.5, Out: out})
 			return err

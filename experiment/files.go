@@ -30,7 +30,12 @@ const (
 	SensitivityCSV  = "sensitivity.csv"
 	AmountsFile     = "amounts.json"
 	CheckpointDir   = "checkpoint"
-	ModelFile       = "model.plx" // package export's format
+	ModelFile       = "model.plx"    // package export's format
+	ONNXFile        = "model.onnx"   // runs that started from an ONNX model: the result as ONNX
+	ResultsJSONFile = "results.json" // language-model one-shot runs: the result, written last
+	ResultsCSVFile  = "results.csv"
+	LMPointsDir     = "points"                 // one JSON file per finished (method, pattern, seed), for resuming
+	LMFigureName    = "perplexity_vs_sparsity" // .svg and .png
 )
 
 // Hash names a run directory by its configuration: the first 10 hex digits of the SHA-256 of its

@@ -59,6 +59,10 @@ func Inspect(path string, o InspectOptions) (*Inspection, error) {
 	if o.SkipEval {
 		return in, nil
 	}
+	if m.Meta["kind"] == lmKind {
+		return nil, badOptionsf("%s holds a language model (%s): inspect -no-eval describes it; "+
+			"experiment.ReadLanguageModel reads it and LanguageModel.Evaluate measures its perplexity", path, m.Meta["model"])
+	}
 	dataset := o.Dataset
 	if dataset == "" {
 		dataset = m.Meta["dataset"]

@@ -13,7 +13,8 @@ import (
 )
 
 // CurveOptions configure the line figures: [AccuracyVsWeights],
-// [EarlyStopVsWeights], [SensitivityCurves] and [TrainingCurves].
+// [EarlyStopVsWeights], [SensitivityCurves], [PerplexityVsSparsity] and
+// [TrainingCurves].
 type CurveOptions struct {
 	// Title is the figure title; empty means none.
 	Title string
@@ -72,7 +73,7 @@ func weightsRemaining(series []Series, o CurveOptions, yLabel string) (Figure, e
 		}
 		xs = append(xs, s.X...)
 	}
-	return lineFigure(series, o, "weights remaining (%)", yLabel, func(p *plot.Plot) {
+	return lineFigure(series, o, "weights remaining (%)", yLabel, false, func(p *plot.Plot) {
 		p.X.Scale = plot.InvertedScale{Normalizer: plot.LogScale{}}
 		p.X.Tick.Marker = remainingTicks(xs, o.XTicks)
 	})
@@ -83,23 +84,34 @@ func weightsRemaining(series []Series, o CurveOptions, yLabel string) (Figure, e
 // sensitivity analysis of Han et al. (2015), "Learning both Weights and
 // Connections for Efficient Neural Networks".
 func SensitivityCurves(series []Series, o CurveOptions) (Figure, error) {
-	return lineFigure(series, o, "sparsity (% of the layer pruned)", "accuracy", nil)
+	return lineFigure(series, o, "sparsity (% of the layer pruned)", "accuracy", false, nil)
+}
+
+// PerplexityVsSparsity draws a language model's perplexity against the
+// sparsity it was pruned to (percentage of weights pruned), one line per
+// series (e.g. per pruning method: magnitude, Wanda, SparseGPT), as in the
+// Wanda and SparseGPT papers' figures. With replicates (e.g. calibration
+// seeds) each point is their mean with a ± one standard deviation error
+// bar. A series of one point (an N:M pattern beside the unstructured
+// levels) is drawn as a marker.
+func PerplexityVsSparsity(series []Series, o CurveOptions) (Figure, error) {
+	return lineFigure(series, o, "sparsity (% of weights pruned)", "perplexity", true, nil)
 }
 
 // TrainingCurves draws losses or accuracies against the training step, one
 // line per series (e.g. train loss and test loss, or several runs); with
 // replicates, their mean and a ± one standard deviation band.
 func TrainingCurves(series []Series, o CurveOptions) (Figure, error) {
-	return lineFigure(series, o, "step", "loss", nil)
+	return lineFigure(series, o, "step", "loss", false, nil)
 }
 
 // maxMarkers is the largest number of points of a series drawn with
 // markers; denser series are lines only.
 const maxMarkers = 40
 
-// lineFigure draws series as mean lines with std bands and the legend
-// right of the plot; setX configures the x axis.
-func lineFigure(series []Series, o CurveOptions, xLabel, yLabel string, setX func(*plot.Plot)) (Figure, error) {
+// lineFigure draws series as mean lines with std bands (error bars with
+// errorBars) and the legend right of the plot; setX configures the x axis.
+func lineFigure(series []Series, o CurveOptions, xLabel, yLabel string, errorBars bool, setX func(*plot.Plot)) (Figure, error) {
 	if len(series) == 0 {
 		return nil, fmt.Errorf("viz: %w: no series", ErrNoData)
 	}
@@ -143,7 +155,17 @@ func lineFigure(series []Series, o CurveOptions, xLabel, yLabel string, setX fun
 				xy[k] = plotter.XY{X: s.X[j], Y: mean[j]}
 			}
 			finite += len(seg)
-			if withBand {
+			if withBand && errorBars {
+				eb := &plotter.YErrorBars{XYs: xy, YErrors: make(plotter.YErrors, len(seg)),
+					LineStyle: draw.LineStyle{Color: lineSty.Color, Width: lineSty.Width}, CapWidth: vg.Points(5)}
+				for k, j := range seg {
+					eb.YErrors[k].Low, eb.YErrors[k].High = std[j], std[j]
+					if o.LogY {
+						eb.YErrors[k].Low = math.Min(std[j], mean[j]-mean[j]/10)
+					}
+				}
+				bands = append(bands, eb)
+			} else if withBand {
 				b := &band{color: withAlpha(lineSty.Color, 0.2)}
 				for _, j := range seg {
 					b.upper = append(b.upper, plotter.XY{X: s.X[j], Y: mean[j] + std[j]})

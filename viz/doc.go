@@ -30,6 +30,8 @@
 //     of weights remaining on a reversed log axis, mean ± std bands over
 //     replicates.
 //   - [SensitivityCurves]: metric versus sparsity, one line per layer.
+//   - [PerplexityVsSparsity]: a language model's perplexity versus
+//     sparsity, one line per pruning method, ± std error bars over seeds.
 //   - [TrainingCurves]: loss or accuracy versus step.
 //   - [Tile]: several figures side by side.
 //

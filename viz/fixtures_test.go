@@ -220,3 +220,19 @@ func speedupBars() ([]string, []viz.BarSeries) {
 	}
 	return categories, series
 }
+
+// perplexitySeries are a language model's perplexities against sparsity
+// for three one-shot methods over 3 calibration seeds (magnitude reads no
+// calibration data: no spread), and SparseGPT at 2:4 as a single point.
+func perplexitySeries() []viz.Series {
+	x := []float64{0, 30, 50, 70}
+	curve := func(scale float64) func(float64) float64 {
+		return func(s float64) float64 { return 14 * math.Exp(scale*math.Pow(s/100, 3)) }
+	}
+	return []viz.Series{
+		{Name: "magnitude", X: x, Y: replicates(x, 3, 0, 51, curve(1.2))},
+		{Name: "wanda", X: x, Y: replicates(x, 3, 0.15, 52, curve(1.1))},
+		{Name: "sparsegpt", X: x, Y: replicates(x, 3, 0.1, 53, curve(0.6))},
+		{Name: "sparsegpt 2:4", X: []float64{50}, Y: replicates([]float64{50}, 3, 0.1, 54, func(float64) float64 { return 15.6 })},
+	}
+}

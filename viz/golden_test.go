@@ -73,6 +73,9 @@ func TestGolden(t *testing.T) {
 		{"sensitivity", func() (viz.Figure, error) {
 			return viz.SensitivityCurves(sensitivitySeries(), viz.CurveOptions{YLabel: "test accuracy (%)", Width: w4, Height: h3})
 		}},
+		{"perplexity_vs_sparsity", func() (viz.Figure, error) {
+			return viz.PerplexityVsSparsity(perplexitySeries(), viz.CurveOptions{Width: w4, Height: h3})
+		}},
 		{"training_curves", func() (viz.Figure, error) {
 			return viz.TrainingCurves(trainingSeries(), viz.CurveOptions{LogY: true, Width: w4, Height: h3})
 		}},

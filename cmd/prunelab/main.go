@@ -8,6 +8,7 @@
 //	prunelab compact           prune channels and physically remove them (a smaller, faster model)
 //	prunelab quantize          INT8 quantization of a pruned model
 //	prunelab distill           distillation against plain fine-tuning of a pruned student
+//	prunelab lm train|oneshot  byte-level language models: train gpt-tiny, prune it in one shot
 //	prunelab export            a compressed model file (sparse, INT8, checksummed)
 //	prunelab inspect FILE      read a model file: its layers, sparsity, sizes, checksum and accuracy
 //	prunelab report DIR...     a self-contained HTML page of run directories
