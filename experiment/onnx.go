@@ -105,6 +105,9 @@ func CompactONNX(o CompactONNXOptions) (*CompactONNXResult, error) {
 		o.Out = fmt.Sprintf("%s-compact%02.0f%s", strings.TrimSuffix(o.File, ext), 100*o.Sparsity, ext)
 	}
 	log := logger(o.Log)
+	if err := os.MkdirAll(filepath.Dir(o.Out), 0o755); err != nil {
+		return nil, err
+	}
 	om, err := onnxmodel.Open(o.File)
 	if err != nil {
 		return nil, badOptions(err)

@@ -88,6 +88,20 @@ func TestImportMatchesTorchAndORT(t *testing.T) {
 			got := run(t, p, ctx, x, meta.InputShape)
 			close(t, "vs PyTorch", readFloats(t, filepath.Join(dir, name+".output.bin")), got, 1e-4)
 			close(t, "vs ONNX Runtime", peers.RunORT(t, m.Path, x, meta.InputShape, 0), got, 1e-4)
+			// Folded for inference (channels-first convolutions rewritten channels-last): the same.
+			values, err := p.Values(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fp, fv, err := program.Fold(testBackend(t), p, values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fctx, err := fp.NewContext(fv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			close(t, "folded vs traced", got, run(t, fp, fctx, x, meta.InputShape), 1e-4)
 			if m.Weights != meta.Weights { // PyTorch's parameters also count the batch norms folded into the convs
 				t.Errorf("Weights = %d, PyTorch's convolutions and linear layers have %d", m.Weights, meta.Weights)
 			}

@@ -40,7 +40,74 @@ func Simplify(p *Program) *Program {
 		idx[i] = s.emit(op, consumers[i])
 	}
 	s.out.Output = idx[p.Output]
-	return transposeDotWeights(s.out.Prune())
+	return channelsLastConvs(transposeDotWeights(s.out.Prune()))
+}
+
+// channelsLastConvs rewrites each channels-first 2-D convolution of an input-dependent tensor by a
+// constant kernel (NCHW input, [out, in, kh, kw] kernel: ONNX's and PyTorch's layout) as the
+// channels-last one between two transposes, with the kernel transposed to [kh, kw, in, out] (a
+// constant, for Fold to compute once). GoMLX v0.26.0's pure-Go backend computes channels-first
+// convolutions with a naive single-threaded loop, and internal/gomlxfix's fast kernel covers
+// channels-last ones only; the transposes cost one pass over the activations each. Grouped and
+// dilated convolutions are left as they are.
+func channelsLastConvs(p *Program) *Program {
+	constant := constantOps(p)
+	out := &Program{Version: p.Version, Variables: p.Variables}
+	idx := make([]int, len(p.Ops))
+	add := func(op Op) int {
+		out.Ops = append(out.Ops, op)
+		return len(out.Ops) - 1
+	}
+	for i, op := range p.Ops {
+		op = op.clone()
+		for k, in := range op.Inputs {
+			op.Inputs[k] = idx[in]
+		}
+		c := op.Conv
+		if op.Type == "ConvGeneral" && op.DType == dtypes.Float32 && !constant[i] && constant[p.Ops[i].Inputs[1]] &&
+			channelsFirst2D(c) {
+			x, w := p.Ops[p.Ops[i].Inputs[0]], p.Ops[p.Ops[i].Inputs[1]]
+			perm := func(d []Dim, axes ...int) []Dim {
+				r := make([]Dim, len(axes))
+				for k, a := range axes {
+					r[k] = d[a]
+				}
+				return r
+			}
+			xt := add(Op{Type: "Transpose", Inputs: []int{op.Inputs[0]}, DType: x.DType, Dims: perm(x.Dims, 0, 2, 3, 1),
+				Axes: []int{0, 2, 3, 1}})
+			wt := add(Op{Type: "Transpose", Inputs: []int{op.Inputs[1]}, DType: w.DType, Dims: perm(w.Dims, 2, 3, 1, 0),
+				Axes: []int{2, 3, 1, 0}})
+			last := *c
+			last.InputBatch, last.InputChannels, last.InputSpatial = 0, 3, []int{1, 2}
+			last.KernelSpatial, last.KernelInputChannels, last.KernelOutputChannels = []int{0, 1}, 2, 3
+			last.OutputBatch, last.OutputChannels, last.OutputSpatial = 0, 3, []int{1, 2}
+			conv := add(Op{Type: "ConvGeneral", Inputs: []int{xt, wt}, DType: op.DType, Dims: perm(op.Dims, 0, 2, 3, 1),
+				Conv: &last})
+			op = Op{Type: "Transpose", Inputs: []int{conv}, DType: op.DType, Dims: slices.Clone(op.Dims),
+				Axes: []int{0, 3, 1, 2}}
+		}
+		idx[i] = add(op)
+	}
+	out.Output = idx[p.Output]
+	return out
+}
+
+// channelsFirst2D reports whether c is an NCHW × [out, in, kh, kw] → NCHW convolution without
+// dilations or groups.
+func channelsFirst2D(c *ConvAttrs) bool {
+	ones := func(v []int) bool {
+		for _, x := range v {
+			if x != 1 {
+				return false
+			}
+		}
+		return true
+	}
+	return c != nil && c.InputBatch == 0 && c.InputChannels == 1 && slices.Equal(c.InputSpatial, []int{2, 3}) &&
+		c.KernelOutputChannels == 0 && c.KernelInputChannels == 1 && slices.Equal(c.KernelSpatial, []int{2, 3}) &&
+		c.OutputBatch == 0 && c.OutputChannels == 1 && slices.Equal(c.OutputSpatial, []int{2, 3}) &&
+		ones(c.InputDilations) && ones(c.KernelDilations) && c.ChannelGroupCount <= 1 && c.BatchGroupCount <= 1
 }
 
 // transposeDotWeights rewrites x·W with a constant W [k, n] and x [batch, k] as a DotGeneral with W
