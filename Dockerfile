@@ -16,10 +16,12 @@ ARG XLA_PLUGIN=cpu
 ARG JAX_VERSION=0.11.2
 ARG JUPYTERLAB_VERSION=4.2.5
 
-# Debian packages (as root): python3-venv for JupyterLab, plus the lab's own list.
+# Debian packages (as root): python3-venv for JupyterLab, plus the lab's own list, plus the ONNX peers of
+# notebook 09 (PyTorch, torchvision and the ONNX checker; Node.js for ONNX Runtime's package).
 COPY scripts/install-lab.sh /tmp/install-lab.sh
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-venv python3-pip && \
-    EXTRA_DEBIAN_PACKAGES="" /tmp/install-lab.sh --apt-only && rm -rf /var/lib/apt/lists/*
+    EXTRA_DEBIAN_PACKAGES="python3-torch python3-torchvision python3-onnx nodejs npm" /tmp/install-lab.sh --apt-only && \
+    rm -rf /var/lib/apt/lists/*
 
 RUN useradd --create-home --uid 1000 lab
 COPY --chown=lab:lab . /home/lab/prunelab
@@ -28,9 +30,11 @@ WORKDIR /home/lab/prunelab
 ENV PATH=/home/lab/go/bin:/home/lab/.venvs/lab/bin:/usr/local/go/bin:$PATH \
     PRUNELAB_RUNS=/home/lab/runs
 
-# The user part: GoNB, goimports, gopls, the kernel (using this checkout), JupyterLab; then the CLI,
+# The user part: GoNB, goimports, gopls, the kernel (using this checkout), JupyterLab, ONNX Runtime's
+# Node package (its lockfile pins it; --ignore-scripts: its install script only fetches GPU extras); then the CLI,
 # the XLA plugin (go-xla's installer, as GoMLX's auto-install does), and a warm build cache.
 RUN scripts/install-lab.sh --jupyterlab "${JUPYTERLAB_VERSION}" && \
+    (cd scripts/ort && npm ci --ignore-scripts --no-audit --no-fund) && \
     go install ./cmd/prunelab && \
     prunelab backend -install "${XLA_PLUGIN}" -jax "${JAX_VERSION}" && \
     go build ./... && go vet ./pruning/ >/dev/null

@@ -391,3 +391,33 @@ func TestCompactTransformerMLPNeurons(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupMasksRounded: every family keeps a multiple of roundTo channels, the nearest to what the
+// sparsity keeps (LeNet-300-100 at 30%: 210 of 300 → 208, 70 of 100 → 72), and compaction gives
+// layers of those widths.
+func TestGroupMasksRounded(t *testing.T) {
+	b := goBackend(t)
+	m, err := models.ByName("lenet-300-100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := maskedModel(t, b, m)
+	p, values := trace(t, b, ctx, m)
+	masks, err := compact.GroupMasksRounded(p, values, 0.3, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := map[string]int{}
+	for path, mask := range masks {
+		kept[path] = mask.NumKept() / (mask.Size() / mask.Shape[len(mask.Shape)-1])
+	}
+	want := map[string]int{"/fc0/dense/weights": 208, "/fc1/dense/weights": 72}
+	for path, n := range want {
+		if kept[path] != n {
+			t.Errorf("%s keeps %d units, want %d", path, kept[path], n)
+		}
+	}
+	if _, err := compact.GroupMasksRounded(p, values, 0.3, 0); !errors.Is(err, pruning.ErrInvalidAmount) {
+		t.Errorf("round to 0: %v", err)
+	}
+}

@@ -118,8 +118,19 @@ func (a *analysis) isWeightOf(v int, pr producer) bool {
 // whole. Frozen channels are kept. Channels whose producers are already all zero count as pruned
 // first, so that pruning in several steps is monotone.
 func GroupMasks(p *program.Program, values map[string][]float32, sparsity float64) (pruning.MaskSet, error) {
+	return GroupMasksRounded(p, values, sparsity, 1)
+}
+
+// GroupMasksRounded is [GroupMasks] keeping, in every family of more than roundTo channels, a
+// multiple of roundTo channels (the nearest to what sparsity keeps, at least roundTo), as
+// Torch-Pruning's round_to: inference engines compute channels in blocks of 8 or 16 (ONNX
+// Runtime's NCHWc layouts, SIMD widths), so 45 channels cost what 48 do.
+func GroupMasksRounded(p *program.Program, values map[string][]float32, sparsity float64, roundTo int) (pruning.MaskSet, error) {
 	if !(sparsity >= 0 && sparsity < 1) {
 		return nil, fmt.Errorf("%w: group sparsity %g, want [0, 1)", pruning.ErrInvalidAmount, sparsity)
+	}
+	if roundTo < 1 {
+		return nil, fmt.Errorf("%w: round to %d channels, want ≥ 1", pruning.ErrInvalidAmount, roundTo)
 	}
 	chans, err := Channels(p)
 	if err != nil {
@@ -161,6 +172,10 @@ func GroupMasks(p *program.Program, values map[string][]float32, sparsity float6
 		}
 		slices.SortStableFunc(order, func(x, y int) int { return cmp.Compare(norms[x], norms[y]) })
 		n := min(int(math.Round(sparsity*float64(len(members)))), len(members)-1)
+		if total := len(members); roundTo > 1 && total > roundTo {
+			kept := max(roundTo, int(math.Round(float64(total-n)/float64(roundTo)))*roundTo)
+			n = max(0, total-min(kept, total))
+		}
 		for _, k := range order[:n] {
 			for _, u := range chans[members[k]].Producers {
 				m := masks[u.Var]

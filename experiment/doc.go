@@ -26,6 +26,9 @@
 //     quantizes to INT8; [Export] writes the compressed model file; [Distill] compares
 //     distillation with fine-tuning; each starts from a [Pipeline] (train, prune in rounds,
 //     fine-tune).
+//   - Bring your own model: DenseOptions.ONNX starts [Prune], [Sensitivity] and [OneShot] from an
+//     ONNX file (package onnxmodel; the result is written back as model.onnx), and
+//     [CompactONNX] removes an ONNX model's coupled channels and writes the smaller ONNX file.
 //   - Read back: [Inspect] reads a model file, verifies it and evaluates it; [ReadModel],
 //     [ProgramAccuracy], [TraceSession] and [TimeProgram] are the pieces.
 //

@@ -65,8 +65,11 @@ type CompactONNXOptions struct {
 	// File is the ONNX model; Out the compacted ONNX file to write (default: File with
 	// "-compact<percent>" before its extension).
 	File, Out string
-	// Sparsity is the fraction of each family's coupled channels to prune (0.3: 30%).
+	// Sparsity is the fraction of each family's coupled channels to prune (0.3: 30%); RoundTo > 1
+	// keeps a multiple of that many channels in every larger family (8 suits ONNX Runtime's
+	// blocked convolution layouts; default 1: exactly Sparsity).
 	Sparsity float64
+	RoundTo  int
 	// InputShape is the example shape the graph is traced at, without the batch (e.g. 3,64,64);
 	// required when the model's input has dynamic dimensions other than the batch. The compacted
 	// weights do not depend on it: a file traced at 64×64 runs at any size the original does.
@@ -80,6 +83,7 @@ type CompactONNXOptions struct {
 type CompactONNXResult struct {
 	File, Out, MaskedOut string
 	Sparsity             float64
+	RoundTo              int
 	// Channels counts the coupled channels, Pruned those removed; Zeroed the bias entries zeroed with them.
 	Channels, Pruned, Zeroed int
 	Report                   *compact.Report
@@ -134,7 +138,7 @@ func CompactONNX(o CompactONNXOptions) (*CompactONNXResult, error) {
 	}
 	fmt.Fprintf(log, "%s: %d ops, %d prunable layers, %d parameters; pruning %.0f%% of each family's channels\n",
 		o.File, len(p.Ops), len(om.Layers), om.Params, 100*o.Sparsity)
-	cp, err := om.PruneChannels(ctx, p, o.Sparsity)
+	cp, err := om.PruneChannels(ctx, p, o.Sparsity, max(o.RoundTo, 1))
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +153,7 @@ func CompactONNX(o CompactONNXOptions) (*CompactONNXResult, error) {
 	if err := om.WriteCompacted(b, o.Out, res); err != nil {
 		return nil, err
 	}
-	r := &CompactONNXResult{File: o.File, Out: o.Out, MaskedOut: o.MaskedOut, Sparsity: o.Sparsity,
+	r := &CompactONNXResult{File: o.File, Out: o.Out, MaskedOut: o.MaskedOut, Sparsity: o.Sparsity, RoundTo: o.RoundTo,
 		Channels: cp.Channels, Pruned: cp.Pruned, Zeroed: cp.Zeroed, Report: res.Report}
 	if o.MaskedOut != "" {
 		if err := om.Write(o.MaskedOut, ctx); err != nil {
@@ -173,8 +177,12 @@ func CompactONNX(o CompactONNXOptions) (*CompactONNXResult, error) {
 // WriteSummary prints what was removed, the sizes and the theoretical speedup.
 func (r *CompactONNXResult) WriteSummary(w io.Writer) {
 	rep := r.Report
-	fmt.Fprintf(w, "%s → %s: %d of %d coupled channels removed (%.0f%% of each family; %d frozen), %d bias entries zeroed with them\n",
-		r.File, r.Out, r.Pruned, r.Channels, 100*r.Sparsity, rep.FrozenChannels, r.Zeroed)
+	rounded := ""
+	if r.RoundTo > 1 {
+		rounded = fmt.Sprintf(", kept counts multiples of %d", r.RoundTo)
+	}
+	fmt.Fprintf(w, "%s → %s: %d of %d coupled channels removed (%.0f%% of each family%s; %d frozen), %d bias entries zeroed with them\n",
+		r.File, r.Out, r.Pruned, r.Channels, 100*r.Sparsity, rounded, rep.FrozenChannels, r.Zeroed)
 	fmt.Fprintf(w, "  parameters %d → %d (%.1f%%), file %d → %d bytes (%.1f%%)\n", rep.ParamsBefore, rep.ParamsAfter,
 		100*float64(rep.ParamsAfter)/float64(rep.ParamsBefore), r.FileBytes, r.OutBytes,
 		100*float64(r.OutBytes)/float64(r.FileBytes))

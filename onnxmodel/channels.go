@@ -31,13 +31,15 @@ type ChannelPruning struct {
 // pruned channel that is not a layer weight: biases, normalization parameters, added constants.
 // The pruned channels then output exactly zero, as if Torch-Pruning had removed them, so
 // compaction removes them without adding constants and the masked and compacted models compute
-// the same function. p is the program traced from this model ([Model.Trace]).
-func (m *Model) PruneChannels(ctx *context.Context, p *program.Program, sparsity float64) (*ChannelPruning, error) {
+// the same function. p is the program traced from this model ([Model.Trace]). With roundTo > 1,
+// every family keeps a multiple of roundTo channels (compact.GroupMasksRounded): what inference
+// engines compute fastest.
+func (m *Model) PruneChannels(ctx *context.Context, p *program.Program, sparsity float64, roundTo int) (*ChannelPruning, error) {
 	values, err := p.Values(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("onnxmodel: %s: %w", m.displayName(), err)
 	}
-	masks, err := compact.GroupMasks(p, values, sparsity)
+	masks, err := compact.GroupMasksRounded(p, values, sparsity, roundTo)
 	if err != nil {
 		return nil, fmt.Errorf("onnxmodel: %s: %w", m.displayName(), err)
 	}

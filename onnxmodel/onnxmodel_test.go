@@ -216,7 +216,7 @@ func TestCompactResNets(t *testing.T) {
 				if _, err := pruning.AttachMasks(ctx, m.Selector()); err != nil {
 					t.Fatal(err)
 				}
-				cp, err := m.PruneChannels(ctx, p, sparsity)
+				cp, err := m.PruneChannels(ctx, p, sparsity, 1)
 				if err != nil {
 					t.Fatal(err)
 				}

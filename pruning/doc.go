@@ -108,6 +108,9 @@
 //
 //   - [ParamConvChannelsFirst] (context param, bool, default false): convolution kernels are
 //     [out, in, k...] instead of GoMLX's default [k..., in, out].
+//   - [ParamLayouts] (context param, map[string]Layout, default none): explicit layouts of
+//     variables by path, for models that follow neither GoMLX's names nor its layouts (imported
+//     ONNX models; [SetLayouts] adds to it). [Exactly] selects variables by exact path.
 //   - [Selector]: Include (default: variables named "weights" of rank ≥ 2), Skip.
 //   - [Config]: Criterion (default magnitude), Structure (default unstructured), Reduction
 //     (default sum), Allocation (default layer-wise), Skip (none), MinKeep (0: none), Regrow

@@ -5,7 +5,7 @@
 # pure-Go inference (batch 1, BenchmarkInference). Prints a markdown table: measured speedups against
 # the theoretical ones (ratio of multiply-accumulates), and Prunelab's time against ONNX Runtime's.
 #
-#   scripts/bench-onnx.sh                      # SIZE=224, results in /tmp/prunelab-bench-onnx
+#   scripts/bench-onnx.sh                      # SIZE=224, ROUND_TO=8, results in /tmp/prunelab-bench-onnx
 #   SIZE=64 RUNS1=5 RUNS32=2 scripts/bench-onnx.sh   # a quick look
 #
 # Needs python3-torch, python3-torchvision, python3-onnx (apt) and scripts/ort's onnxruntime-node
@@ -16,6 +16,7 @@ out=${OUT:-/tmp/prunelab-bench-onnx}
 size=${SIZE:-224}
 runs1=${RUNS1:-20}
 runs32=${RUNS32:-5}
+round=${ROUND_TO:-8} # channels kept per family: a multiple of this (8: ONNX Runtime's NCHWc blocks)
 mkdir -p "$out/models" "$out/torch"
 rm -f "$out/ort.jsonl" "$out/compact.txt"
 export GOMLX_BACKEND=${GOMLX_BACKEND:-go}
@@ -26,7 +27,7 @@ for m in resnet18 resnet50; do
 	cp "$out/torch/$m.onnx" "$out/models/$m-dense.onnx"
 	for s in 30 50; do
 		echo "== $m $s%" >>"$out/compact.txt"
-		"$out/prunelab" compact -onnx "$out/torch/$m.onnx" -prune "0.$s" -input-shape 3,64,64 \
+		"$out/prunelab" compact -onnx "$out/torch/$m.onnx" -prune "0.$s" -input-shape 3,64,64 -round-to "$round" \
 			-o "$out/models/$m-compact$s.onnx" >>"$out/compact.txt" 2>&1
 	done
 done
@@ -64,7 +65,7 @@ for line in open(os.path.join(out, "go.txt")):
     if mm:
         gotimes[mm.group(1)] = int(mm.group(2)) / 1e6
 ver = json.loads(open(os.path.join(out, "ort.jsonl")).readline())["ort"]
-print(f"ONNX Runtime {ver}, {size}x{size} images, median ms; speedup = dense time / compacted time "
+print(f"ONNX Runtime {ver}, {size}x{size} images, kept channels rounded to multiples of {os.environ.get('ROUND_TO', '8')}, median ms; speedup = dense time / compacted time "
       f"(fraction of the theoretical speedup in parentheses)\n")
 print("| model | theoretical | ORT b1 t1 | ORT b1 t2 | ORT b32 t1 | ORT b32 t2 | Prunelab pure Go b1 | Go / ORT b1 t2 |")
 print("|---|---|---|---|---|---|---|---|")

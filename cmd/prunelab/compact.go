@@ -50,6 +50,7 @@ func runCompact(args []string, stdout, stderr io.Writer) error {
 	inputShape := fs.String("input-shape", "", "with -onnx: example shape to trace at, without the batch (e.g. 3,64,64)")
 	fs.StringVar(&on.Out, "o", "", "with -onnx: the compacted ONNX file to write (default FILE-compactNN.onnx)")
 	fs.StringVar(&on.MaskedOut, "masked-out", "", "with -onnx: also write the masked model (same graph, zeros) there")
+	fs.IntVar(&on.RoundTo, "round-to", 1, "with -onnx: keep a multiple of this many channels per family (8 suits ONNX Runtime)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
