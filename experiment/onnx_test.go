@@ -3,6 +3,7 @@ package experiment_test
 import (
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -105,4 +106,83 @@ func TestCompactONNX(t *testing.T) {
 		!errors.Is(err, experiment.ErrOptions) {
 		t.Errorf("resnet18 on MNIST: %v, want an options error wrapping ErrInputShape", err)
 	}
+}
+
+// TestONNXFlows: an imported model goes through the other flows like a registered one — N:M and
+// neuron structures with a gradient criterion, sensitivity analysis, one-shot SparseGPT — with its
+// layouts ([out, in] Gemm weights) respected.
+func TestONNXFlows(t *testing.T) {
+	dir := peers.TorchModels(t, "lenet")
+	dense := experiment.DenseOptions{ONNX: filepath.Join(dir, "lenet.onnx"), Out: t.TempDir(), TestLimit: 500,
+		Validation: 500, TrainLimit: 3000}
+	for _, tc := range []struct {
+		structure, criterion string
+		check                func(t *testing.T, masks pruning.MaskSet)
+	}{
+		{"2:4", "taylor", func(t *testing.T, masks pruning.MaskSet) {
+			// 2:4 along each output's inputs: Gemm's [out, in] rows, in groups of 4 consecutive inputs.
+			m := masks["/ONNX/fc1.weight"]
+			for g := 0; g < len(m.Keep); g += 4 {
+				if kept := b2i(m.Keep[g]) + b2i(m.Keep[g+1]) + b2i(m.Keep[g+2]) + b2i(m.Keep[g+3]); kept != 2 {
+					t.Fatalf("fc1 group at %d keeps %d of 4", g, kept)
+				}
+			}
+		}},
+		{"out_channels", "l2norm", func(t *testing.T, masks pruning.MaskSet) {
+			// Neurons: whole rows of Gemm's [out, in] weight.
+			m := masks["/ONNX/fc0.weight"]
+			rows := 0
+			for r := range 300 {
+				row := m.Keep[r*784 : (r+1)*784]
+				if !slices.Contains(row, true) {
+					rows++
+				} else if slices.Contains(row, false) {
+					t.Fatalf("fc0 row %d is partly pruned", r)
+				}
+			}
+			if rows != 150 {
+				t.Errorf("%d of fc0's 300 neurons pruned, want 150", rows)
+			}
+		}},
+	} {
+		t.Run(tc.structure, func(t *testing.T) {
+			run, err := experiment.Prune(experiment.PruneOptions{Dense: dense,
+				Prune:    experiment.PruneSettings{Structure: tc.structure, Criterion: tc.criterion, Allocation: "layerwise", Skip: []string{"/ONNX/fc2.weight"}},
+				Schedule: experiment.ScheduleSettings{Schedule: "oneshot", Sparsity: 0.5, Finetune: "10it"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			masks, err := pruning.LoadMasks(filepath.Join(run.Dir, experiment.MasksFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, masks)
+			if run.Result.PrunedNonZero != 0 {
+				t.Errorf("%d pruned weights non-zero after fine-tuning", run.Result.PrunedNonZero)
+			}
+		})
+	}
+	sens, err := experiment.Sensitivity(experiment.SensitivityOptions{Dense: dense, Ladder: []float64{0.5, 0.9}, EvalLimit: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sens.Table.Layers); n != 3 {
+		t.Errorf("sensitivity of %d layers, want LeNet's 3", n)
+	}
+	one, err := experiment.OneShot(experiment.OneShotOptions{Dense: dense, Method: "sparsegpt", Pattern: "0.5", Calibration: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// SparseGPT on Gemm's [out, in] weights (read transposed): all three layers at least half pruned.
+	if r := one.Result; len(r.Layers) != 3 || r.Sparsity < 0.5 || r.PrunedAccuracy < r.DenseAccuracy-0.05 {
+		t.Errorf("one-shot SparseGPT 50%%: %d layers, sparsity %.3f, accuracy %.3f (dense %.3f)", len(r.Layers),
+			r.Sparsity, r.PrunedAccuracy, r.DenseAccuracy)
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

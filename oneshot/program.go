@@ -104,6 +104,9 @@ func PruneProgram(b backends.Backend, p *program.Program, values map[string][]fl
 		for _, mm := range todo {
 			start := time.Now()
 			w := out[mm.Var]
+			if mm.Transposed { // [N, K] → the [K, N] the methods take
+				w = transpose(w, mm.N, mm.K)
+			}
 			l := Layer{Name: mm.Var, In: mm.K, Out: mm.N, W: w}
 			var nw []float32
 			var mask []bool
@@ -139,6 +142,9 @@ func PruneProgram(b backends.Backend, p *program.Program, values map[string][]fl
 			rep := LayerReport{Path: mm.Var, In: mm.K, Out: mm.N, Rows: stats.Rows(),
 				Sparsity: float64(zeros) / float64(len(nw)), RelativeError: relErr,
 				Seconds: time.Since(start).Seconds()}
+			if mm.Transposed {
+				nw, mask = transpose(nw, mm.K, mm.N), transpose(mask, mm.K, mm.N)
+			}
 			out[mm.Var], masks[mm.Var] = nw, mask
 			reports = append(reports, rep)
 		}
@@ -180,4 +186,15 @@ func rowStats(b backends.Backend, p *program.Program, values map[string][]float3
 		}
 	}
 	return stats, nil
+}
+
+// transpose returns the row-major [cols, rows] transpose of the row-major [rows, cols] matrix a.
+func transpose[T any](a []T, rows, cols int) []T {
+	t := make([]T, len(a))
+	for r := range rows {
+		for c := range cols {
+			t[c*rows+r] = a[r*cols+c]
+		}
+	}
+	return t
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
@@ -298,5 +299,37 @@ func TestForImages(t *testing.T) {
 	}
 	if _, err := resnet.ForImages([]int{32, 32, 3}, 0); err != nil {
 		t.Errorf("resnet18 on 32×32×3 images: %v", err)
+	}
+}
+
+// TestWriteCompactedRefuses: neurons pruned by their weights alone keep their biases, so their
+// outputs (ReLU(bias)) are constants that compaction adds back as extra terms — which the ONNX
+// graph cannot hold: an ErrCompaction that says to prune the biases too, and no file.
+func TestWriteCompactedRefuses(t *testing.T) {
+	dir := peers.TorchModels(t, "lenet")
+	m, ctx, p, _ := traced(t, dir, "lenet")
+	if _, err := pruning.AttachMasks(ctx, m.Selector()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := pruning.PruneOnce(ctx, pruning.Config{Structure: pruning.OutputChannels{},
+		Skip: []string{"/ONNX/fc2.weight"}}, pruning.Sparsity(0.5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	values, err := p.Values(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := compact.Compact(testBackend(t), p, values, compact.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "c.onnx")
+	err = m.WriteCompacted(testBackend(t), out, res)
+	if !errors.Is(err, onnxmodel.ErrCompaction) || !strings.Contains(err.Error(), "PruneChannels") {
+		t.Errorf("WriteCompacted with compensation terms: %v", err)
+	}
+	if _, statErr := os.Stat(out); statErr == nil {
+		t.Errorf("%s was written", out)
 	}
 }

@@ -162,3 +162,19 @@ func TestDecodeRejectsBadPrograms(t *testing.T) {
 		})
 	}
 }
+
+// TestMatMulsTransposed: x·Wᵀ with W [N, K] (ONNX Gemm with transB, PyTorch's Linear) is a MatMul
+// with Transposed set and K, N the matrix's, not the variable's.
+func TestMatMulsTransposed(t *testing.T) {
+	p := &program.Program{Version: program.Version, Variables: []program.Variable{{Path: "/w", DType: dtypes.Float32, Dims: []int{3, 5}}}}
+	p.Ops = []program.Op{
+		{Type: program.OpInput, DType: dtypes.Float32, Dims: []int{-1, 5}},
+		{Type: program.OpVariable, Var: "/w", DType: dtypes.Float32, Dims: []int{3, 5}},
+		{Type: "DotGeneral", Inputs: []int{0, 1}, DType: dtypes.Float32, Dims: []int{-1, 3}, Contracting: [2][]int{{1}, {1}}},
+	}
+	p.Output = 2
+	mms := p.MatMuls()
+	if len(mms) != 1 || !mms[0].Transposed || mms[0].K != 5 || mms[0].N != 3 || mms[0].Var != "/w" {
+		t.Fatalf("MatMuls = %+v", mms)
+	}
+}
