@@ -568,6 +568,11 @@ func rebuild(p *program.Program, values map[string][]float32, kept [][][]bool, c
 			}
 			op2.Inputs = append(op2.Inputs, newIdx[in])
 		}
+		if op.Type == "ConvGeneral" && op.Conv.ChannelGroupCount > 1 {
+			// A depthwise convolution (the only grouped one compaction changes): one group per
+			// remaining channel.
+			op2.Conv.ChannelGroupCount = op2.Dims[op.Conv.OutputChannels]
+		}
 		switch op.Type {
 		case program.OpVariable:
 			v, dims := sliceKept(values[op.Var], program.Resolve(op.Dims, 1), kept[i])

@@ -267,11 +267,19 @@ func (a *analysis) addLinks(i int) error {
 		a.seedContraction(i, rOut, rFree, lOut, lFree)
 	case "ConvGeneral":
 		c := op.Conv
+		x, k := op.Inputs[0], op.Inputs[1]
+		if depthwise(c, a.dims[x], a.dims[k]) {
+			// Each channel convolved alone (MobileNet's depthwise convolutions): the channel passes
+			// through, coupling the input channel, the kernel's filter and the output channel.
+			a.eq(ref{x, c.InputBatch}, ref{i, c.OutputBatch}, 0)
+			a.eq(ref{x, c.InputChannels}, ref{i, c.OutputChannels}, 0)
+			a.eq(ref{k, c.KernelOutputChannels}, ref{i, c.OutputChannels}, 0)
+			return nil
+		}
 		if c.ChannelGroupCount != 1 || c.BatchGroupCount != 1 {
 			a.freezeAll(i, "a grouped convolution")
 			return nil
 		}
-		x, k := op.Inputs[0], op.Inputs[1]
 		a.eq(ref{x, c.InputBatch}, ref{i, c.OutputBatch}, 0)
 		a.eq(ref{x, c.InputChannels}, ref{k, c.KernelInputChannels}, 0)
 		a.eq(ref{k, c.KernelOutputChannels}, ref{i, c.OutputChannels}, 0)
@@ -556,4 +564,15 @@ func nearestVariable(p *program.Program, i int) string {
 		}
 	}
 	return "the input"
+}
+
+// depthwise reports whether a convolution with input dims x and kernel dims k convolves each
+// channel alone into one output channel: as many groups as input channels, one input channel per
+// group, one output channel per group.
+func depthwise(c *program.ConvAttrs, x, k []int) bool {
+	if c == nil || c.ChannelGroupCount <= 1 || c.BatchGroupCount > 1 {
+		return false
+	}
+	in := x[c.InputChannels]
+	return in == c.ChannelGroupCount && k[c.KernelInputChannels] == 1 && k[c.KernelOutputChannels] == in
 }

@@ -202,15 +202,16 @@ func TestPrunedExportRunsInORT(t *testing.T) {
 	}
 }
 
-// TestCompactResNets: resnet18 and resnet50 with 30% and 50% of their coupled channels pruned
-// (residual streams together), compacted, written as ONNX: the file passes the ONNX checker, ONNX
-// Runtime computes the masked model's outputs, and it is smaller in proportion.
-func TestCompactResNets(t *testing.T) {
+// TestCompactConvnets: resnet18, resnet50 and mobilenet_v2 with 30% and 50% of their coupled
+// channels pruned (residual streams together; MobileNet's depthwise convolutions pass channels
+// through), compacted, written as ONNX: the file passes the ONNX checker, ONNX Runtime computes the
+// masked model's outputs, and it is smaller in proportion.
+func TestCompactConvnets(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compacts resnet50 twice")
 	}
-	dir := peers.TorchModels(t, "resnet18", "resnet50")
-	for _, name := range []string{"resnet18", "resnet50"} {
+	dir := peers.TorchModels(t, "resnet18", "resnet50", "mobilenet_v2")
+	for _, name := range []string{"resnet18", "mobilenet_v2", "resnet50"} {
 		for _, sparsity := range []float64{0.3, 0.5} {
 			t.Run(name+"/"+pct(sparsity), func(t *testing.T) {
 				m, ctx, p, meta := traced(t, dir, name)

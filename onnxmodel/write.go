@@ -57,7 +57,8 @@ func writeProto(path string, msg proto.Message) error {
 // beside res.Program on backend; a graph that does not compute the compacted model (a shape
 // constant that depends on a removed width, say) is an error wrapping [ErrCompaction], and so is a
 // compaction that added constants for removed channels with non-zero outputs (zero those
-// channels' biases, as [PruneChannels] does) or changed a grouped convolution.
+// channels' biases, as [PruneChannels] does) or changed a grouped convolution that is not depthwise
+// (a depthwise one gets its group attribute set to its new channel count).
 func (m *Model) WriteCompacted(backend backends.Backend, path string, res *compact.Result) error {
 	if len(res.Report.Compensations) > 0 {
 		return fmt.Errorf("%w: %s: compaction added %d constants for removed channels whose outputs were not zero "+
@@ -91,10 +92,25 @@ func (m *Model) WriteCompacted(backend backends.Backend, path string, res *compa
 		}
 		t.Dims, t.RawData, t.FloatData = dims, raw, nil
 	}
-	for _, l := range m.Layers {
-		if l.Groups > 1 && changed[l.Initializer] {
-			return fmt.Errorf("%w: %s: node %s: a grouped convolution (group %d) changed width", ErrCompaction, path,
-				l.Nodes[0], l.Groups)
+	// A depthwise convolution that lost channels has one group per remaining channel.
+	newDims := map[string][]int64{}
+	for _, t := range c.Graph.Initializer {
+		newDims[t.Name] = t.Dims
+	}
+	for _, node := range c.Graph.Node {
+		if node.OpType != "Conv" || len(node.Input) < 2 || !changed[node.Input[1]] {
+			continue
+		}
+		for _, a := range node.Attribute {
+			if a.Name != "group" || a.I <= 1 {
+				continue
+			}
+			if w := newDims[node.Input[1]]; len(w) < 2 || w[1] != 1 {
+				return fmt.Errorf("%w: %s: node %s: a grouped convolution (group %d) that is not depthwise changed width",
+					ErrCompaction, path, node.Name, a.I)
+			} else {
+				a.I = w[0]
+			}
 		}
 	}
 	c.Graph.ValueInfo = nil
