@@ -194,11 +194,21 @@ func (r *CompactONNXResult) WriteSummary(w io.Writer) {
 	fmt.Fprintf(w, "  %.1f s\n", r.Seconds)
 }
 
-// writeONNX writes the session's model as ONNX into dir when the flow started from an ONNX file.
-func writeONNX(d *Dense, sess *training.Session, dir string) (string, error) {
+// writeONNX writes the session's model as ONNX into dir when the flow started from an ONNX file
+// (and, with int8, also with INT8 weights): the paths written.
+func writeONNX(d *Dense, sess *training.Session, dir string, int8 bool) (string, string, error) {
 	if d == nil || d.ONNX == nil {
-		return "", nil
+		return "", "", nil
 	}
 	path := filepath.Join(dir, ONNXFile)
-	return path, d.ONNX.Write(path, sess.Context())
+	if err := d.ONNX.Write(path, sess.Context()); err != nil || !int8 {
+		return path, "", err
+	}
+	example, err := d.ONNX.InputExample(d.Model.InputShape)
+	if err != nil {
+		return path, "", err
+	}
+	qpath := filepath.Join(dir, ONNXInt8File)
+	_, err = d.ONNX.WriteQuantized(sess.Backend(), qpath, sess.Context(), example)
+	return path, qpath, err
 }

@@ -29,6 +29,9 @@ type PruneOptions struct {
 	SkipCheckpoint bool
 	// Force runs again even when the run directory holds a result.
 	Force bool
+	// ONNXInt8, for a flow started from an ONNX file, also writes the pruned model with INT8
+	// weights (model-int8.onnx: per-channel DequantizeLinear, checked on writing).
+	ONNXInt8 bool
 }
 
 // PruneConfig is what changes a prune run's numbers: hashed to name its directory
@@ -44,6 +47,9 @@ type PruneConfig struct {
 	Cycles                                    int
 	ResetOptimizer                            bool
 	TestLimit                                 int
+	// ONNXInt8 says the run directory also holds the model with INT8 weights (its files, not its
+	// numbers, change).
+	ONNXInt8 bool `json:",omitempty"`
 }
 
 // UpdateRecord is one mask update of a prune run.
@@ -85,8 +91,9 @@ type PruneResult struct {
 	GoVersion          string         `json:"go_version"`
 	Finished           time.Time      `json:"finished"`
 	// ONNX is the pruned model written as ONNX (same graph, new weights) when the run started
-	// from an ONNX file.
-	ONNX string `json:"onnx,omitempty"`
+	// from an ONNX file; ONNXInt8 the same with INT8 weights (PruneOptions.ONNXInt8).
+	ONNX     string `json:"onnx,omitempty"`
+	ONNXInt8 string `json:"onnx_int8,omitempty"`
 }
 
 // PruneRun is a finished prune run.
@@ -140,7 +147,7 @@ func Prune(o PruneOptions) (*PruneRun, error) {
 		Include: p.Include, Skip: p.Skip, MinKeep: p.MinKeep, GradientBatches: cfg.GradientBatches,
 		Schedule: s.Schedule, Finetune: s.Finetune, Begin: s.Begin, End: s.End, Frequency: s.Frequency,
 		Sparsity: s.Sparsity, Power: s.Power, LR: o.Dense.LR, Cycles: s.Cycles, ResetOptimizer: o.ResetOptimizer,
-		TestLimit: o.Dense.TestLimit}
+		TestLimit: o.Dense.TestLimit, ONNXInt8: o.ONNXInt8 && o.Dense.ONNX != ""}
 	if s.Schedule != "iterative" {
 		pc.Cycles = 0
 	}
@@ -284,7 +291,7 @@ func (run *PruneRun) write(h training.History) error {
 			return err
 		}
 	}
-	if res.ONNX, err = writeONNX(run.Dense, sess, dir); err != nil {
+	if res.ONNX, res.ONNXInt8, err = writeONNX(run.Dense, sess, dir, run.Config.ONNXInt8); err != nil {
 		return err
 	}
 	return atomicfile.WriteJSON(filepath.Join(dir, ResultFile), res) // last: its presence marks the run done
@@ -323,6 +330,9 @@ func (run *PruneRun) WriteSummary(w io.Writer) {
 	}
 	if r.ONNX != "" {
 		files += ", " + ONNXFile + " (the pruned model as ONNX)"
+	}
+	if r.ONNXInt8 != "" {
+		files += ", " + ONNXInt8File + " (the same with INT8 weights)"
 	}
 	fmt.Fprintf(w, "Files: %s/ (%s)\n", run.Dir, files)
 }

@@ -46,7 +46,7 @@ func (m *Model) Build(ctx *context.Context, x *Node) *Node {
 // variables, which its Init loads, and prunes exactly [Model.Layers] (its Prunable). An input or
 // output that does not fit is an error wrapping [ErrInputShape].
 func (m *Model) ForImages(example []int, numClasses int) (models.Model, error) {
-	adapt, err := m.adapter(example)
+	adapt, _, err := m.adapter(example)
 	if err != nil {
 		return models.Model{}, err
 	}
@@ -77,10 +77,18 @@ func (m *Model) ForImages(example []int, numClasses int) (models.Model, error) {
 	}, nil
 }
 
-// adapter returns the function from NHWC images [batch, example...] to the model's input.
-func (m *Model) adapter(example []int) (func(*Node) *Node, error) {
+// InputExample is the shape of one example of the model's own input (without the batch) when it is
+// fed images of shape example ([H, W, C]) as [Model.ForImages] feeds them: [C, H, W], [H·W·C], ...
+func (m *Model) InputExample(example []int) ([]int, error) {
+	_, dims, err := m.adapter(example)
+	return dims, err
+}
+
+// adapter returns the function from NHWC images [batch, example...] to the model's input, and the
+// shape of one example of that input.
+func (m *Model) adapter(example []int) (func(*Node) *Node, []int, error) {
 	if len(example) != 3 {
-		return nil, fmt.Errorf("%w: %s: examples %v are not images [H W C]", ErrInputShape, m.displayName(), example)
+		return nil, nil, fmt.Errorf("%w: %s: examples %v are not images [H W C]", ErrInputShape, m.displayName(), example)
 	}
 	h, w, c := example[0], example[1], example[2]
 	fits := func(want ...int) bool {
@@ -97,20 +105,20 @@ func (m *Model) adapter(example []int) (func(*Node) *Node, error) {
 	}
 	switch {
 	case len(m.Input.Dims) == 4 && fits(c, h, w):
-		return func(x *Node) *Node { return TransposeAllDims(x, 0, 3, 1, 2) }, nil
+		return func(x *Node) *Node { return TransposeAllDims(x, 0, 3, 1, 2) }, []int{c, h, w}, nil
 	case len(m.Input.Dims) == 4 && fits(h, w, c):
-		return func(x *Node) *Node { return x }, nil
+		return func(x *Node) *Node { return x }, []int{h, w, c}, nil
 	case len(m.Input.Dims) == 3 && c == 1 && fits(h, w):
-		return func(x *Node) *Node { return Reshape(x, -1, h, w) }, nil
+		return func(x *Node) *Node { return Reshape(x, -1, h, w) }, []int{h, w}, nil
 	case len(m.Input.Dims) == 2 && fits(h*w*c):
 		return func(x *Node) *Node {
 			if c > 1 {
 				x = TransposeAllDims(x, 0, 3, 1, 2)
 			}
 			return Reshape(x, -1, h*w*c)
-		}, nil
+		}, []int{h * w * c}, nil
 	}
-	return nil, fmt.Errorf("%w: %s: input %s does not take images %dx%dx%d (H×W×C)", ErrInputShape, m.displayName(),
+	return nil, nil, fmt.Errorf("%w: %s: input %s does not take images %dx%dx%d (H×W×C)", ErrInputShape, m.displayName(),
 		m.Input, h, w, c)
 }
 

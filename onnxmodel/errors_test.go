@@ -20,9 +20,6 @@ func tiny(t testing.TB) []byte {
 	return data
 }
 
-// newElem returns a new element for a slice of pointers to a (possibly unexported) message type.
-func newElem[E any](_ []*E) *E { return new(E) }
-
 // edited parses tiny.onnx, lets edit change its proto, and returns the new bytes.
 func edited(t *testing.T, edit func(m *Model)) []byte {
 	t.Helper()

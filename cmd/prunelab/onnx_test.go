@@ -17,12 +17,13 @@ func TestONNXCommands(t *testing.T) {
 	dir := peers.TorchModels(t, "lenet", "resnet18")
 	out := t.TempDir()
 	code, stdout, stderr := runCLI("prune", "-onnx", filepath.Join(dir, "lenet.onnx"), "-sparsity", "0.9",
-		"-finetune", "20it", "-test-limit", "500", "-progress=false", "-out", out)
+		"-finetune", "20it", "-test-limit", "500", "-progress=false", "-out", out, "-onnx-int8")
 	if code != 0 {
 		t.Fatalf("prune -onnx: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	files, _ := filepath.Glob(filepath.Join(out, "prune-onnx-lenet-*", "model.onnx"))
-	if len(files) != 1 || !strings.Contains(stdout, "model.onnx (the pruned model as ONNX)") {
+	if len(files) != 1 || !strings.Contains(stdout, "model.onnx (the pruned model as ONNX)") ||
+		!strings.Contains(stdout, "model-int8.onnx (the same with INT8 weights)") {
 		t.Fatalf("no model.onnx in the run directory (%v):\n%s", files, stdout)
 	}
 	m, err := onnxmodel.Open(files[0])

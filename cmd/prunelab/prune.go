@@ -51,6 +51,7 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 	var o experiment.PruneOptions
 	fs := newFlagSet("prune", pruneUsage, stderr)
 	registerDense(fs, &o.Dense)
+	fs.BoolVar(&o.ONNXInt8, "onnx-int8", false, "with -onnx: also write the pruned model with INT8 weights (model-int8.onnx)")
 	registerPruneSettings(fs, &o.Prune, true)
 	s := &o.Schedule
 	fs.StringVar(&s.Schedule, "schedule", "oneshot", "when to prune: "+strings.Join(experiment.ScheduleNames, ", "))
