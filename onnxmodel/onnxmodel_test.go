@@ -78,10 +78,11 @@ func close(t *testing.T, what string, want, got []float32, tol float64) {
 	}
 }
 
-// TestImportMatchesTorchAndORT: the imported torchvision models and the PyTorch-trained
-// LeNet-300-100 give PyTorch's outputs and ONNX Runtime's on a fixed input.
+// TestImportMatchesTorchAndORT: the imported torchvision models, a PyTorch vit-tiny (attention:
+// MatMul, Softmax, Reshape, Transpose; LayerNorm and GELU exported as elementary ops) and the
+// PyTorch-trained LeNet-300-100 give PyTorch's outputs and ONNX Runtime's on a fixed input.
 func TestImportMatchesTorchAndORT(t *testing.T) {
-	names := []string{"lenet", "resnet18", "mobilenet_v2", "resnet50"}
+	names := []string{"lenet", "vit", "resnet18", "mobilenet_v2", "resnet50"}
 	dir := peers.TorchModels(t, names...)
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
@@ -114,17 +115,17 @@ func TestImportMatchesTorchAndORT(t *testing.T) {
 // TestLayers: the prunable layers of an imported graph are its Conv and Gemm weights, with their
 // ONNX layouts, and nothing else.
 func TestLayers(t *testing.T) {
-	dir := peers.TorchModels(t, "lenet", "resnet18", "mobilenet_v2", "resnet50")
+	dir := peers.TorchModels(t, "lenet", "vit", "resnet18", "mobilenet_v2", "resnet50")
 	for _, tc := range []struct {
-		name        string
-		convs, gemm int
-		depthwise   int
-	}{{"lenet", 0, 3, 0}, {"resnet18", 20, 1, 0}, {"resnet50", 53, 1, 0}, {"mobilenet_v2", 52, 1, 17}} {
+		name                string
+		convs, gemm, matmul int
+		depthwise           int
+	}{{"lenet", 0, 3, 0, 0}, {"vit", 0, 1, 25, 0}, {"resnet18", 20, 1, 0, 0}, {"resnet50", 53, 1, 0, 0}, {"mobilenet_v2", 52, 1, 0, 17}} {
 		m, err := onnxmodel.Open(filepath.Join(dir, tc.name+".onnx"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		var convs, gemm, depthwise int
+		var convs, gemm, matmul, depthwise int
 		for _, l := range m.Layers {
 			switch l.Op {
 			case "Conv":
@@ -135,6 +136,12 @@ func TestLayers(t *testing.T) {
 				if l.Layout.Out != (pruning.Axes{Begin: 0, End: 1}) || l.Layout.Kind != pruning.KindConv {
 					t.Errorf("%s: %s layout %+v", tc.name, l.Initializer, l.Layout)
 				}
+			case "MatMul":
+				matmul++
+				if l.Layout.In != (pruning.Axes{Begin: 0, End: 1}) { // PyTorch stores x·W's W as [in, out]
+					t.Errorf("%s: %s layout %+v", tc.name, l.Initializer, l.Layout)
+				}
+				continue // PyTorch's MatMul + Add: the bias is another node
 			case "Gemm":
 				gemm++
 				if l.Layout.Out != (pruning.Axes{Begin: 0, End: 1}) || l.Layout.In != (pruning.Axes{Begin: 1, End: 2}) {
@@ -145,9 +152,9 @@ func TestLayers(t *testing.T) {
 				t.Errorf("%s: %s has no bias (batch norm folds into every conv's bias)", tc.name, l.Initializer)
 			}
 		}
-		if convs != tc.convs || gemm != tc.gemm || depthwise != tc.depthwise {
-			t.Errorf("%s: %d convs (%d depthwise), %d gemm; want %d (%d), %d", tc.name, convs, depthwise, gemm, tc.convs,
-				tc.depthwise, tc.gemm)
+		if convs != tc.convs || gemm != tc.gemm || matmul != tc.matmul || depthwise != tc.depthwise {
+			t.Errorf("%s: %d convs (%d depthwise), %d gemm, %d matmul; want %d (%d), %d, %d", tc.name, convs, depthwise,
+				gemm, matmul, tc.convs, tc.depthwise, tc.gemm, tc.matmul)
 		}
 	}
 }

@@ -8,7 +8,7 @@ Writes into OUT (one directory per model):
   <name>.json          {"name", "input_shape", "output_shape", "params", "torch", "opset", ...}
 
 Models: "tiny" (Linear 4→3, ReLU, Linear 3→2: a few hundred bytes, committed as
-onnxmodel/testdata/tiny.onnx), torchvision resnet18, resnet50 and mobilenet_v2 with random initialization (no pretrained
+onnxmodel/testdata/tiny.onnx), "vit" (torch_vit.py's vit-tiny, randomly initialized), torchvision resnet18, resnet50 and mobilenet_v2 with random initialization (no pretrained
 weights can be downloaded here; torch.manual_seed fixes them; batch-norm parameters randomized and
 its statistics measured on random images, see calibrate_batch_norm), and LeNet-300-100 trained in PyTorch on
 MNIST (Adam 1.2e-3, batch 60, the Lottery Ticket setup; inputs are pixels / 255 flattened to 784, as
@@ -145,6 +145,13 @@ def main():
             torch.manual_seed(args.seed)
             model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
             export(model, torch.randn(2, 4), args.out, name, False, {})
+            continue
+        if name == "vit":  # the PyTorch peer of Prunelab's vit-tiny (torch_vit.py), randomly initialized
+            import torch_vit
+            torch.manual_seed(args.seed)
+            model = torch_vit.ViTTiny()
+            g = torch.Generator().manual_seed(args.seed + 1)
+            export(model, torch.rand(args.batch, 1, 28, 28, generator=g), args.out, name, False, {})
             continue
         if name == "lenet":
             if not args.mnist:
