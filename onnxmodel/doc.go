@@ -28,21 +28,24 @@
 //
 // [Model.Write] writes the model's graph unchanged with the values of a context's variables: a
 // pruned model keeps its zeros, exactly where its masks are. [Model.WriteCompacted] writes a model
-// compacted by package compact: the same graph with smaller initializers, verified after writing by
-// importing the file again and comparing its outputs with the compacted program's. ONNX
+// compacted by package compact: the same graph with smaller initializers, its shape constants
+// (Reshape targets) and depthwise group counts rewritten for the new widths, verified after
+// writing by importing the file again and comparing its outputs with the compacted program's.
+// [Model.WriteQuantized] writes INT8 weights (per output channel, symmetric) read through
+// standard DequantizeLinear nodes. ONNX
 // Runtime (scripts/ort) and the ONNX checker (python3-onnx) check the files in the tests.
 //
 // # Structured pruning
 //
-// [PruneChannels] prunes coupled channels (residual streams together, package compact's dependency
+// [Model.PruneChannels] prunes coupled channels (residual streams together, package compact's dependency
 // analysis on the traced graph) and zeroes each pruned channel's biases as well, as Torch-Pruning
 // removes them, so that the masked model and the compacted one compute the same function and the
 // compacted file needs no extra constants.
 //
 // # Hyperparameters
 //
-// None: [Model.ForImages] takes the data set's example shape and class count; [PruneChannels] a
-// sparsity.
+// None: [Model.ForImages] takes the data set's example shape and class count; [Model.PruneChannels]
+// a sparsity and the multiple to round kept channels to (8 suits ONNX Runtime).
 //
 // # Errors
 //
@@ -56,5 +59,7 @@
 //
 // Upstream notes (onnx-gomlx v0.3.4): its Gemm conversion reads beta from the "alpha" attribute,
 // so a Gemm whose alpha and beta differ is refused here rather than computed wrongly; it does not
-// read external data, which this package loads into the graph before conversion.
+// read external data, which this package loads into the graph before conversion; its
+// DequantizeLinear does not broadcast a per-axis zero point, which [Model.WriteQuantized] therefore
+// leaves out (it is optional, and 0 for symmetric quantization).
 package onnxmodel

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -176,4 +177,23 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestRemapReshape(t *testing.T) {
+	for _, tc := range []struct {
+		s, target, s2, want []int
+		fails               bool
+	}{
+		{s: []int{1, 16, 5, 5}, target: []int{-1, 400}, s2: []int{1, 8, 5, 5}, want: []int{-1, 200}},
+		{s: []int{1, 16, 5, 5}, target: []int{0, 400}, s2: []int{1, 8, 5, 5}, want: []int{1, 200}},
+		{s: []int{1, 16, 5, 5}, target: []int{1, 16, 25}, s2: []int{1, 12, 5, 5}, want: []int{1, 12, 25}},
+		{s: []int{2, 49, 64}, target: []int{2, 49, 4, 16}, s2: []int{2, 49, 48}, fails: true}, // heads split
+		{s: []int{2, 49, 64}, target: []int{2, 49, 4, 16}, s2: []int{2, 49, 64}, want: []int{2, 49, 4, 16}},
+	} {
+		got, err := remapReshape(tc.s, tc.target, tc.s2)
+		if tc.fails != (err != nil) || (!tc.fails && !slices.Equal(got, tc.want)) {
+			t.Errorf("remapReshape(%v, %v, %v) = %v, %v; want %v (fails %v)", tc.s, tc.target, tc.s2, got, err, tc.want,
+				tc.fails)
+		}
+	}
 }

@@ -52,8 +52,10 @@ func writeProto(path string, msg proto.Message) error {
 
 // WriteCompacted writes a model compacted by package compact (res, from this model's traced
 // program, see [Model.Trace]) to path: the same graph with each initializer replaced by its
-// smaller compacted value, and the graph's intermediate shape annotations (value_info) dropped,
-// since they describe the old widths. The file is then imported again and run on a random batch
+// smaller compacted value, every Reshape whose constant target was written for the old widths
+// (x.view(-1, 16*5*5)) rewritten for the new ones, a depthwise convolution's group set to its
+// new width, and the graph's intermediate shape annotations (value_info) dropped, since they
+// describe the old widths. The file is then imported again and run on a random batch
 // beside res.Program on backend; a graph that does not compute the compacted model (a shape
 // constant that depends on a removed width, say) is an error wrapping [ErrCompaction], and so is a
 // compaction that added constants for removed channels with non-zero outputs (zero those
@@ -114,6 +116,42 @@ func (m *Model) WriteCompacted(backend backends.Backend, path string, res *compa
 		}
 	}
 	c.Graph.ValueInfo = nil
+	rg := &reshapeGraph{
+		nodes: func() []nodeView {
+			out := make([]nodeView, len(c.Graph.Node))
+			for i, n := range c.Graph.Node {
+				out[i] = nodeView{Name: n.Name, OpType: n.OpType, Input: n.Input}
+			}
+			return out
+		},
+		constant: func(name string) *int64Tensor {
+			for _, t := range c.Graph.Initializer {
+				if t.Name == name && t.DataType == onnxInt64 {
+					return &int64Tensor{values: int64Values(t.RawData, t.Int64Data), set: func(v []int) {
+						t.RawData, t.Int64Data, t.Dims = int64Raw(v), nil, []int64{int64(len(v))}
+					}}
+				}
+			}
+			for _, n := range c.Graph.Node {
+				if n.OpType != "Constant" || len(n.Output) != 1 || n.Output[0] != name {
+					continue
+				}
+				for _, a := range n.Attribute {
+					if t := a.T; a.Name == "value" && t != nil && t.DataType == onnxInt64 {
+						return &int64Tensor{values: int64Values(t.RawData, t.Int64Data), set: func(v []int) {
+							t.RawData, t.Int64Data, t.Dims = int64Raw(v), nil, []int64{int64(len(v))}
+						}}
+					}
+				}
+			}
+			return nil
+		},
+		marshal: func() ([]byte, error) { return proto.Marshal(c) },
+	}
+	in := res.Program.Ops[res.Program.Input()]
+	if err := m.fixReshapes(rg, backend, program.Resolve(in.Dims, 1)[1:]); err != nil {
+		return fmt.Errorf("onnxmodel: %s: %w", path, err)
+	}
 	data, err := proto.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("onnxmodel: writing %s: %w", path, err)

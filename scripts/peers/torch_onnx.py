@@ -8,7 +8,8 @@ Writes into OUT (one directory per model):
   <name>.json          {"name", "input_shape", "output_shape", "params", "torch", "opset", ...}
 
 Models: "tiny" (Linear 4→3, ReLU, Linear 3→2: a few hundred bytes, committed as
-onnxmodel/testdata/tiny.onnx), "vit" (torch_vit.py's vit-tiny, randomly initialized), torchvision resnet18, resnet50 and mobilenet_v2 with random initialization (no pretrained
+onnxmodel/testdata/tiny.onnx), "vit" (torch_vit.py's vit-tiny, randomly initialized), "lenet5" (LeNet-5 flattened with a hard-coded
+x.view(-1, 400), randomly initialized), torchvision resnet18, resnet50 and mobilenet_v2 with random initialization (no pretrained
 weights can be downloaded here; torch.manual_seed fixes them; batch-norm parameters randomized and
 its statistics measured on random images, see calibrate_batch_norm), and LeNet-300-100 trained in PyTorch on
 MNIST (Adam 1.2e-3, batch 60, the Lottery Ticket setup; inputs are pixels / 255 flattened to 784, as
@@ -49,6 +50,23 @@ def load_labels(path):
         assert magic == 2049, path
         data = np.frombuffer(f.read(), dtype=np.uint8)
     return data.astype(np.int64)
+
+
+class LeNet5View(nn.Module):
+    """LeNet-5 as PyTorch tutorials write it: the flatten is x.view(-1, 16 * 5 * 5), which exports as
+    a Reshape to the constant [-1, 400] — a shape constant that compaction must rewrite."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 5, padding=2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1, self.fc2, self.fc3 = nn.Linear(400, 120), nn.Linear(120, 84), nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = x.view(-1, 16 * 5 * 5)
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
 
 
 class LeNet300100(nn.Module):
@@ -145,6 +163,11 @@ def main():
             torch.manual_seed(args.seed)
             model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
             export(model, torch.randn(2, 4), args.out, name, False, {})
+            continue
+        if name == "lenet5":  # random initialization; PyTorch's default init gives non-zero biases
+            torch.manual_seed(args.seed)
+            g = torch.Generator().manual_seed(args.seed + 1)
+            export(LeNet5View(), torch.rand(args.batch, 1, 28, 28, generator=g), args.out, name, False, {})
             continue
         if name == "vit":  # the PyTorch peer of Prunelab's vit-tiny (torch_vit.py), randomly initialized
             import torch_vit
