@@ -13,7 +13,7 @@ import (
 	"github.com/prunelab/prunelab/pruning"
 )
 
-// ChannelPruning is what [PruneChannels] did.
+// ChannelPruning is what [Model.PruneChannels] did.
 type ChannelPruning struct {
 	// Masks are the weight masks set (pruned output units of each layer's weight).
 	Masks pruning.MaskSet

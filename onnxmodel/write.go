@@ -59,7 +59,7 @@ func writeProto(path string, msg proto.Message) error {
 // beside res.Program on backend; a graph that does not compute the compacted model (a shape
 // constant that depends on a removed width, say) is an error wrapping [ErrCompaction], and so is a
 // compaction that added constants for removed channels with non-zero outputs (zero those
-// channels' biases, as [PruneChannels] does) or changed a grouped convolution that is not depthwise
+// channels' biases, as [Model.PruneChannels] does) or changed a grouped convolution that is not depthwise
 // (a depthwise one gets its group attribute set to its new channel count).
 func (m *Model) WriteCompacted(backend backends.Backend, path string, res *compact.Result) error {
 	if len(res.Report.Compensations) > 0 {
