@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark, one run: torchvision ResNet-18 and ResNet-50 (PyTorch 1.13's torch.onnx.export) dense and
+# Benchmark, one run: torchvision ResNet-18, ResNet-50 and MobileNet-V2 (MODELS; PyTorch 1.13's torch.onnx.export) dense and
 # compacted by Prunelab at 30% and 50% channel sparsity (`prunelab compact -onnx`), timed in ONNX
 # Runtime 1.30 (the peer: 1 and 2 threads, batch 1 and 32, 3×SIZE×SIZE images), and in Prunelab's
 # pure-Go inference (batch 1, BenchmarkInference). Prints a markdown table: measured speedups against
@@ -16,14 +16,16 @@ out=${OUT:-/tmp/prunelab-bench-onnx}
 size=${SIZE:-224}
 runs1=${RUNS1:-20}
 runs32=${RUNS32:-5}
+models=${MODELS:-resnet18 resnet50 mobilenet_v2}
 round=${ROUND_TO:-8} # channels kept per family: a multiple of this (8: ONNX Runtime's NCHWc blocks)
 mkdir -p "$out/models" "$out/torch"
 rm -f "$out/ort.jsonl" "$out/compact.txt"
 export GOMLX_BACKEND=${GOMLX_BACKEND:-go}
 
 go build -o "$out/prunelab" ./cmd/prunelab
-/usr/bin/python3 scripts/peers/torch_onnx.py --out "$out/torch" --models resnet18,resnet50 --size 64 >/dev/null
-for m in resnet18 resnet50; do
+/usr/bin/python3 scripts/peers/torch_onnx.py --out "$out/torch" --models "$(echo $models | tr ' ' ,)" --size 64 >/dev/null
+rm -f "$out"/models/*.onnx
+for m in $models; do
 	cp "$out/torch/$m.onnx" "$out/models/$m-dense.onnx"
 	for s in 30 50; do
 		echo "== $m $s%" >>"$out/compact.txt"
@@ -42,9 +44,9 @@ done
 PRUNELAB_ONNX_BENCH="$out/models" PRUNELAB_ONNX_BENCH_SIZE=$size \
 	go test ./onnxmodel -run '^$' -bench Inference -benchtime "${RUNS_GO:-5}x" -count 1 >"$out/go.txt"
 
-/usr/bin/python3 - "$out" "$size" <<'EOF'
+/usr/bin/python3 - "$out" "$size" $models <<'EOF'
 import json, os, re, sys
-out, size = sys.argv[1], sys.argv[2]
+out, size, models = sys.argv[1], sys.argv[2], sys.argv[3:]
 ort = {}
 for line in open(os.path.join(out, "ort.jsonl")):
     r = json.loads(line)
@@ -69,7 +71,7 @@ print(f"ONNX Runtime {ver}, {size}x{size} images, kept channels rounded to multi
       f"(fraction of the theoretical speedup in parentheses)\n")
 print("| model | theoretical | ORT b1 t1 | ORT b1 t2 | ORT b32 t1 | ORT b32 t2 | Prunelab pure Go b1 | Go / ORT b1 t2 |")
 print("|---|---|---|---|---|---|---|---|")
-for m in ["resnet18", "resnet50"]:
+for m in models:
     for v in ["dense", "compact30", "compact50"]:
         name = f"{m}-{v}"
         th = theory.get(name, 1.0)
