@@ -163,7 +163,7 @@ func GroupMasksRounded(p *program.Program, values map[string][]float32, sparsity
 				if !ok {
 					return nil, fmt.Errorf("compact: no values for %s", u.Var)
 				}
-				forSlice(v.Dims, u.Axis, u.Index, func(e int) { norms[k] += float64(w[e]) * float64(w[e]) })
+				ForSlice(v.Dims, u.Axis, u.Index, func(e int) { norms[k] += float64(w[e]) * float64(w[e]) })
 			}
 		}
 		order := make([]int, len(members))
@@ -179,15 +179,16 @@ func GroupMasksRounded(p *program.Program, values map[string][]float32, sparsity
 		for _, k := range order[:n] {
 			for _, u := range chans[members[k]].Producers {
 				m := masks[u.Var]
-				forSlice(m.Shape, u.Axis, u.Index, func(e int) { m.Keep[e] = false })
+				ForSlice(m.Shape, u.Axis, u.Index, func(e int) { m.Keep[e] = false })
 			}
 		}
 	}
 	return masks, nil
 }
 
-// forSlice calls fn with the flat index of every element of the slice index of axis.
-func forSlice(dims []int, axis, index int, fn func(e int)) {
+// ForSlice calls fn with the flat index of every element of the slice index of axis of a
+// row-major array shaped dims: the entries of one channel (a [Unit]) of a variable.
+func ForSlice(dims []int, axis, index int, fn func(e int)) {
 	inner := 1
 	for _, d := range dims[axis+1:] {
 		inner *= d
@@ -209,7 +210,7 @@ func dead(p *program.Program, values map[string][]float32, producers []Unit) boo
 	zero := true
 	for _, u := range producers {
 		w := values[u.Var]
-		forSlice(p.Variable(u.Var).Dims, u.Axis, u.Index, func(e int) { zero = zero && w[e] == 0 })
+		ForSlice(p.Variable(u.Var).Dims, u.Axis, u.Index, func(e int) { zero = zero && w[e] == 0 })
 	}
 	return zero
 }

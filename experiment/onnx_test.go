@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/prunelab/prunelab/experiment"
 	"github.com/prunelab/prunelab/internal/peers"
@@ -70,16 +68,12 @@ func TestPruneONNX(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := onnxmodel.Open(res.ONNX)
+	m, weights, err := onnxmodel.ReadWeights(res.ONNX)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.New()
-	if err := m.LoadVariables(ctx); err != nil {
-		t.Fatal(err)
-	}
 	for _, l := range m.Layers {
-		w := tensors.MustCopyFlatData[float32](ctx.GetVariableByScopeAndName(context.SplitScope(l.Path)).MustValue())
+		w := weights[l.Path]
 		keep := masks[l.Path].Keep
 		for i := range w {
 			if (w[i] == 0) == keep[i] {

@@ -8,6 +8,7 @@ import (
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX graph code reads best with the dot import.
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/prunelab/prunelab/models"
@@ -153,4 +154,27 @@ func (m *Model) displayName() string {
 		return "ONNX model"
 	}
 	return m.Path
+}
+
+// ReadWeights opens the ONNX file at path and returns it with its layers' weights (float32,
+// row-major, keyed by variable path): what a written model holds, to check it.
+func ReadWeights(path string) (*Model, map[string][]float32, error) {
+	m, err := Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx := context.New()
+	if err := m.LoadVariables(ctx); err != nil {
+		return nil, nil, err
+	}
+	weights := make(map[string][]float32, len(m.Layers))
+	for _, l := range m.Layers {
+		v := ctx.GetVariableByScopeAndName(splitPath(l.Path))
+		t, err := v.Value()
+		if err != nil {
+			return nil, nil, fmt.Errorf("onnxmodel: %s: %s: %w", path, l.Initializer, err)
+		}
+		weights[l.Path] = tensors.MustCopyFlatData[float32](t)
+	}
+	return m, weights, nil
 }

@@ -104,34 +104,17 @@ func dimsOf(p *program.Program, path string) []int {
 	return nil
 }
 
-// forSlice calls fn with every flat index of entry index along axis of a row-major array.
-func forSlice(dims []int, axis, index int, fn func(i int)) {
-	inner := 1
-	for _, d := range dims[axis+1:] {
-		inner *= d
-	}
-	outer := 1
-	for _, d := range dims[:axis] {
-		outer *= d
-	}
-	for o := range outer {
-		base := (o*dims[axis] + index) * inner
-		for k := range inner {
-			fn(base + k)
-		}
-	}
-}
-
+// sliceIsZero reports whether a variable's slice (a channel) holds only zeros.
 func sliceIsZero(data []float32, dims []int, axis, index int) bool {
 	zero := true
-	forSlice(dims, axis, index, func(i int) { zero = zero && data[i] == 0 })
+	compact.ForSlice(dims, axis, index, func(i int) { zero = zero && data[i] == 0 })
 	return zero
 }
 
 // zeroSlice zeroes a slice and returns how many entries were not zero.
 func zeroSlice(data []float32, dims []int, axis, index int) int {
 	n := 0
-	forSlice(dims, axis, index, func(i int) {
+	compact.ForSlice(dims, axis, index, func(i int) {
 		if data[i] != 0 {
 			n++
 		}
