@@ -2,6 +2,7 @@ package pruning
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"regexp"
@@ -343,7 +344,13 @@ func rulesOf(ctx *context.Context) layoutRules {
 	root := ctx.InAbsPath(context.RootScope)
 	r := layoutRules{channelsFirst: context.GetParamOr(root, ParamConvChannelsFirst, false)}
 	if v, ok := root.GetParam(ParamLayouts); ok {
-		r.explicit, _ = v.(map[string]Layout)
+		var isMap bool
+		if r.explicit, isMap = v.(map[string]Layout); !isMap {
+			// Restored from a checkpoint, params come back as decoded JSON (map[string]any).
+			if b, err := json.Marshal(v); err == nil {
+				_ = json.Unmarshal(b, &r.explicit)
+			}
+		}
 	}
 	return r
 }
