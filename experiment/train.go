@@ -42,7 +42,8 @@ type TrainOptions struct {
 	// Steps is the training length, "2000it" or "3ep" (default "3ep").
 	Steps string
 	// Optimizer is "adam" (default), "sgd" or "momentum"; LR defaults to 1.2e-3 for Adam and 0.1
-	// otherwise; LRSchedule is "constant" (default), "cosine" or "step:GAMMA@STEP1,STEP2".
+	// otherwise; LRSchedule is "constant" (default), "cosine", "cosine:WARMUP_STEPS" or
+	// "step:GAMMA@STEP1,STEP2" (see [training.ParseLRSchedule]).
 	Optimizer, LRSchedule string
 	LR                    float64
 	// Momentum of the momentum optimizer (0 means 0.9); Nesterov momentum; L2 weight decay.

@@ -92,7 +92,17 @@ func TestParseLRSchedule(t *testing.T) {
 	if c, err := ParseLRSchedule("cosine", 0.2, 100); err != nil || c.(CosineLR).Steps != 100 {
 		t.Errorf("cosine = %+v, %v", c, err)
 	}
-	for _, bad := range []string{"linear", "step:x@1", "step:0.1@a,b"} {
+	for _, tt := range []struct {
+		s      string
+		warmup int
+	}{{"cosine:500", 500}, {"cosine:500it", 500}, {"cosine:0", 0}} {
+		c, err := ParseLRSchedule(tt.s, 0.2, 1000)
+		want := CosineLR{Base: 0.2, WarmupSteps: tt.warmup, Steps: 1000}
+		if err != nil || c != want {
+			t.Errorf("ParseLRSchedule(%q) = %+v, %v; want %+v", tt.s, c, err, want)
+		}
+	}
+	for _, bad := range []string{"linear", "step:x@1", "step:0.1@a,b", "cosine:", "cosine:-1", "cosine:1ep", "cosine:10"} {
 		if _, err := ParseLRSchedule(bad, 0.1, 10); err == nil {
 			t.Errorf("ParseLRSchedule(%q) succeeded", bad)
 		}

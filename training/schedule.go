@@ -3,6 +3,7 @@ package training
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -63,13 +64,24 @@ func (c CosineLR) LearningRate(step int) float64 {
 }
 
 // ParseLRSchedule reads a schedule as the CLI writes it: "constant", "cosine" (to 0 over totalSteps),
-// or "step:0.1@32000,48000" (gamma 0.1 at those steps).
+// "cosine:500" or "cosine:500it" (the same after 500 steps of linear warm-up from 0, [CosineLR]'s
+// WarmupSteps), or "step:0.1@32000,48000" (gamma 0.1 at those steps).
 func ParseLRSchedule(s string, base float64, totalSteps int) (LRSchedule, error) {
 	switch {
 	case s == "" || s == "constant":
 		return ConstantLR(base), nil
 	case s == "cosine":
 		return CosineLR{Base: base, Steps: totalSteps}, nil
+	case strings.HasPrefix(s, "cosine:"):
+		w := strings.TrimSuffix(s[len("cosine:"):], "it")
+		n, err := strconv.Atoi(w)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("training: lr schedule %q: want cosine:WARMUP_STEPS such as cosine:500", s)
+		}
+		if n >= totalSteps && totalSteps > 0 {
+			return nil, fmt.Errorf("training: lr schedule %q: %d warm-up steps leave none of the %d for the cosine", s, n, totalSteps)
+		}
+		return CosineLR{Base: base, WarmupSteps: n, Steps: totalSteps}, nil
 	case len(s) > 5 && s[:5] == "step:":
 		var gamma float64
 		var rest string
@@ -86,5 +98,5 @@ func ParseLRSchedule(s string, base float64, totalSteps int) (LRSchedule, error)
 		}
 		return sd, nil
 	}
-	return nil, fmt.Errorf("training: unknown lr schedule %q (known: constant, cosine, step:GAMMA@STEPS)", s)
+	return nil, fmt.Errorf("training: unknown lr schedule %q (known: constant, cosine, cosine:WARMUP_STEPS, step:GAMMA@STEPS)", s)
 }

@@ -40,7 +40,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.Batch, "batch", 60, "training batch size")
 	fs.StringVar(&o.Optimizer, "optimizer", "adam", "adam, sgd, or momentum (SGD with momentum)")
 	fs.Float64Var(&o.LR, "lr", 0, "learning rate (default 1.2e-3 for adam, 0.1 for sgd/momentum)")
-	fs.StringVar(&o.LRSchedule, "lr-schedule", "constant", `"constant", "cosine" (to 0 at the end), or "step:GAMMA@STEP1,STEP2"`)
+	fs.StringVar(&o.LRSchedule, "lr-schedule", "constant", `"constant", "cosine" (to 0 at the end), "cosine:N" (the same after N steps of linear warm-up), or "step:GAMMA@STEP1,STEP2"`)
 	fs.Float64Var(&o.Momentum, "momentum", 0.9, "momentum of the momentum optimizer")
 	fs.BoolVar(&o.Nesterov, "nesterov", false, "use Nesterov momentum")
 	fs.Float64Var(&o.WeightDecay, "weight-decay", 0, "L2 weight decay")
