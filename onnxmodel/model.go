@@ -383,7 +383,10 @@ func (m *Model) describe(name string) error {
 }
 
 // attrInt returns the int attribute name of a node, or def.
-func attrInt[A interface{ GetName() string; GetI() int64 }](attrs []A, name string, def int64) int64 {
+func attrInt[A interface {
+	GetName() string
+	GetI() int64
+}](attrs []A, name string, def int64) int64 {
 	for _, a := range attrs {
 		if a.GetName() == name {
 			return a.GetI()
@@ -393,7 +396,10 @@ func attrInt[A interface{ GetName() string; GetI() int64 }](attrs []A, name stri
 }
 
 // attrFloat returns the float attribute name of a node, or def.
-func attrFloat[A interface{ GetName() string; GetF() float32 }](attrs []A, name string, def float32) float32 {
+func attrFloat[A interface {
+	GetName() string
+	GetF() float32
+}](attrs []A, name string, def float32) float32 {
 	for _, a := range attrs {
 		if a.GetName() == name {
 			return a.GetF()
