@@ -30,10 +30,10 @@ const (
 	SensitivityCSV  = "sensitivity.csv"
 	AmountsFile     = "amounts.json"
 	CheckpointDir   = "checkpoint"
-	ModelFile       = "model.plx"    // package export's format
-	ONNXFile        = "model.onnx"   // runs that started from an ONNX model: the result as ONNX
+	ModelFile       = "model.plx"       // package export's format
+	ONNXFile        = "model.onnx"      // runs that started from an ONNX model: the result as ONNX
 	ONNXInt8File    = "model-int8.onnx" // the same with INT8 weights (PruneOptions.ONNXInt8)
-	ResultsJSONFile = "results.json" // language-model one-shot runs: the result, written last
+	ResultsJSONFile = "results.json"    // language-model one-shot runs: the result, written last
 	ResultsCSVFile  = "results.csv"
 	LMPointsDir     = "points"                 // one JSON file per finished (method, pattern, seed), for resuming
 	LMFigureName    = "perplexity_vs_sparsity" // .svg and .png

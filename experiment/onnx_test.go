@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-
 	"github.com/prunelab/prunelab/experiment"
 	"github.com/prunelab/prunelab/internal/peers"
 	"github.com/prunelab/prunelab/onnxmodel"
