@@ -231,9 +231,11 @@ func (d *Dense) InstallMasks(sel pruning.Selector, cfg *pruning.Config) (trainin
 
 // needsGradients reports whether a criterion reads gradients.
 func needsGradients(c pruning.Criterion) bool {
-	switch c.(type) {
+	switch c := c.(type) {
 	case pruning.TaylorCriterion, pruning.SNIPCriterion, pruning.MovementCriterion:
 		return true
+	case layerNormalized:
+		return needsGradients(c.Criterion)
 	}
 	return false
 }

@@ -15,9 +15,14 @@
 //     held at zero, and reports; [Sensitivity] analyzes each layer alone and prunes with the
 //     per-layer amounts it derives; [OneShot] prunes a trained model's linear layers from a
 //     little calibration data without retraining (magnitude, Wanda, SparseGPT; package oneshot).
-//   - Transformers: [HeadImportance] scores attention heads (Michel et al. 2019), [MaskHeads]
-//     masks them through their gates and [RemoveHeads] removes them for real (with the models'
-//     BlockHeads); blocks go by oneshot.BlockInfluence and the models' WithoutBlocks.
+//   - Transformers: [Prune] prunes attention heads and whole blocks with any schedule and
+//     fine-tuning (PruneSettings.Structure "heads" and "blocks": the models' head and block gates
+//     are masked, scored by Taylor importance |gate·∂L/∂gate|, which is Michel et al.'s at gate 1;
+//     one head per layer and one block stay); [MaskedHeads] and [MaskedBlocks] read what was pruned
+//     and [TransformerPruning] reports it with the MACs saved. [HeadImportance] scores heads once
+//     (Michel et al. 2019, normalized per layer), [MaskHeads] masks them through their gates and
+//     [RemoveHeads] removes them for real (with the models' BlockHeads); blocks go by
+//     oneshot.BlockInfluence (ShortGPT) too, and the models' WithoutBlocks removes them.
 //   - Language models: [LMTrain] trains a byte-level GPT (gpt-tiny, package lm) on the Go source
 //     tree or WikiText-2 and stores it as model.plx ([ReadLanguageModel]); [LMOneShot] prunes it
 //     in one shot with magnitude, Wanda and SparseGPT at several sparsities and N:M patterns over

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/prunelab/prunelab/datasets"
 	"github.com/prunelab/prunelab/models"
+	"github.com/prunelab/prunelab/pruning"
 	"github.com/prunelab/prunelab/training"
 )
 
@@ -54,7 +56,7 @@ func HeadImportance(s *training.Session, m models.Model, im *datasets.Images, ba
 		var gates []*graph.Node
 		paths = paths[:0]
 		for v := range ctx.IterVariables() {
-			if v.Name() == models.HeadGates {
+			if isGate(v, models.HeadGates) {
 				gates = append(gates, v.ValueGraph(x.Graph()))
 				paths = append(paths, v.ScopeAndName())
 			}
@@ -156,7 +158,7 @@ func MaskHeads(ctx *context.Context, masked []HeadRef) error {
 	}
 	found := 0
 	for v := range ctx.IterVariables() {
-		if v.Name() != models.HeadGates {
+		if !isGate(v, models.HeadGates) {
 			continue
 		}
 		n := v.Shape().Size()
@@ -289,4 +291,79 @@ func RandomHeadOrder(scores HeadScores, seed uint64) []HeadRef {
 		left[r.Layer]--
 		return false
 	})
+}
+
+// isGate reports whether v is a model's gate variable of that name (models.HeadGates,
+// models.BlockGate), not a pruning mask of one (masks live under pruning.Scope with the name of the
+// variable they mask).
+func isGate(v *context.Variable, name string) bool {
+	return v.Name() == name && !strings.HasPrefix(v.Scope(), pruning.Scope)
+}
+
+// blockOf returns the block number of a variable path "/block<i>/...", or -1.
+func blockOf(path string) int {
+	var b int
+	if _, err := fmt.Sscanf(path, "/block%d/", &b); err != nil {
+		return -1
+	}
+	return b
+}
+
+// MaskedHeads returns the attention heads of ctx's transformer whose gate is 0 (masked by
+// [MaskHeads] or pruned with PruneSettings.Structure "heads"), in block order and by index within a
+// block: what [RemoveHeads] takes.
+func MaskedHeads(ctx *context.Context) ([]HeadRef, error) {
+	var out []HeadRef
+	for v := range ctx.IterVariables() {
+		if !isGate(v, models.HeadGates) {
+			continue
+		}
+		gates, err := gateValues(v)
+		if err != nil {
+			return nil, err
+		}
+		for h, g := range gates {
+			if g == 0 {
+				out = append(out, HeadRef{Layer: v.ScopeAndName(), Head: h})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b HeadRef) int {
+		return cmp.Or(cmp.Compare(blockOf(a.Layer), blockOf(b.Layer)), cmp.Compare(a.Layer, b.Layer), cmp.Compare(a.Head, b.Head))
+	})
+	return out, nil
+}
+
+// MaskedBlocks returns, in increasing order, the blocks of ctx's transformer whose block gate
+// (models.BlockGate) is 0 (pruned with PruneSettings.Structure "blocks"): what the models'
+// WithoutBlocks takes.
+func MaskedBlocks(ctx *context.Context) ([]int, error) {
+	var out []int
+	for v := range ctx.IterVariables() {
+		if !isGate(v, models.BlockGate) {
+			continue
+		}
+		gates, err := gateValues(v)
+		if err != nil {
+			return nil, err
+		}
+		if b := blockOf(v.ScopeAndName()); b >= 0 && len(gates) == 1 && gates[0] == 0 {
+			out = append(out, b)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// gateValues reads a gate variable's values.
+func gateValues(v *context.Variable) ([]float32, error) {
+	t, err := v.Value()
+	if err != nil {
+		return nil, fmt.Errorf("experiment: %s: %w", v.ScopeAndName(), err)
+	}
+	g, err := tensors.CopyFlatData[float32](t)
+	if err != nil {
+		return nil, fmt.Errorf("experiment: %s: %w", v.ScopeAndName(), err)
+	}
+	return g, nil
 }

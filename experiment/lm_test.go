@@ -87,8 +87,8 @@ func TestLMTrainAndOneShot(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if in.Params != 137224 { // GPTTiny.Params() and the 8 head gates
-			t.Errorf("Inspect -no-eval: %d parameters, want 137224", in.Params)
+		if in.Params != 137226 { // GPTTiny.Params(), the 8 head gates and the 2 block gates
+			t.Errorf("Inspect -no-eval: %d parameters, want 137226", in.Params)
 		}
 		if _, err := experiment.Inspect(filepath.Join(run.Dir, experiment.ModelFile), experiment.InspectOptions{}); !errors.Is(err, experiment.ErrOptions) ||
 			!strings.Contains(err.Error(), "-no-eval") {

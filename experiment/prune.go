@@ -50,6 +50,9 @@ type PruneConfig struct {
 	// ONNXInt8 says the run directory also holds the model with INT8 weights (its files, not its
 	// numbers, change).
 	ONNXInt8 bool `json:",omitempty"`
+	// NormalizePerLayer is PruneSettings.NormalizePerLayer (omitted when false: earlier runs keep
+	// their directory names).
+	NormalizePerLayer bool `json:",omitempty"`
 }
 
 // UpdateRecord is one mask update of a prune run.
@@ -94,6 +97,9 @@ type PruneResult struct {
 	// from an ONNX file; ONNXInt8 the same with INT8 weights (PruneOptions.ONNXInt8).
 	ONNX     string `json:"onnx,omitempty"`
 	ONNXInt8 string `json:"onnx_int8,omitempty"`
+	// Transformer says what the structures "heads" and "blocks" took out of a transformer (nil for
+	// the other structures).
+	Transformer *TransformerPruning `json:"transformer,omitempty"`
 }
 
 // PruneRun is a finished prune run.
@@ -127,12 +133,15 @@ func Prune(o PruneOptions) (*PruneRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	targets, err := PrunableLayers(m, pruning.Selector{Include: o.Prune.Include})
+	targets, err := PrunableLayers(m, o.Prune.Selector())
 	if err != nil {
 		return nil, err
 	}
 	cfg, sel, err := o.Prune.Config(targets, rc.Seed)
 	if err != nil {
+		return nil, err
+	}
+	if err := o.Prune.checkGateAmount(cfg, targets, o.Schedule.Sparsity); err != nil {
 		return nil, err
 	}
 	if _, isPerLayer := cfg.Allocation.(pruning.PerLayer); isPerLayer && o.Schedule.Schedule != "oneshot" {
@@ -147,7 +156,7 @@ func Prune(o PruneOptions) (*PruneRun, error) {
 		Include: p.Include, Skip: p.Skip, MinKeep: p.MinKeep, GradientBatches: cfg.GradientBatches,
 		Schedule: s.Schedule, Finetune: s.Finetune, Begin: s.Begin, End: s.End, Frequency: s.Frequency,
 		Sparsity: s.Sparsity, Power: s.Power, LR: o.Dense.LR, Cycles: s.Cycles, ResetOptimizer: o.ResetOptimizer,
-		TestLimit: o.Dense.TestLimit, ONNXInt8: o.ONNXInt8 && o.Dense.ONNX != ""}
+		TestLimit: o.Dense.TestLimit, ONNXInt8: o.ONNXInt8 && o.Dense.ONNX != "", NormalizePerLayer: p.NormalizePerLayer}
 	if s.Schedule != "iterative" {
 		pc.Cycles = 0
 	}
@@ -239,6 +248,9 @@ func Prune(o PruneOptions) (*PruneRun, error) {
 	}
 	res.TrainSeconds, res.TotalSeconds = tr.TrainDuration.Seconds(), time.Since(start).Seconds()
 	res.Warnings, res.GoVersion, res.Finished = rep.Warnings, runtime.Version(), time.Now().UTC()
+	if res.Transformer, err = transformerPruning(sess, m, o.Prune.Structure); err != nil {
+		return nil, err
+	}
 	if err := run.write(tr.History); err != nil {
 		return nil, err
 	}
@@ -320,11 +332,15 @@ func (run *PruneRun) WriteSummary(w io.Writer) {
 	fmt.Fprintf(w, "  masks held     %d of %d pruned weights non-zero after fine-tuning\n", r.PrunedNonZero, r.Pruned)
 	fmt.Fprintf(w, "  time           %.1f s of training with masks (%.1f ms/step), %.1f s in all\n", r.TrainSeconds,
 		r.MsPerStep, r.TotalSeconds)
+	r.Transformer.writeSummary(w)
 	for _, warning := range r.Warnings {
 		fmt.Fprintf(w, "  note           %s\n", warning)
 	}
 	files := "config.json, result.json, history.json/.csv, updates.csv, report.txt/.json, masks.json, " +
 		"masks.png, sparsity_by_layer.png, first_layer_pixels.png (and .svg)"
+	if r.Transformer != nil { // gates: no mask heatmaps, no pixels
+		files = strings.Replace(files, "masks.png, sparsity_by_layer.png, first_layer_pixels.png", "sparsity_by_layer.png", 1)
+	}
 	if run.Checkpoint {
 		files += ", checkpoint/"
 	}

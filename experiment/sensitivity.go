@@ -118,6 +118,10 @@ func Sensitivity(o SensitivityOptions) (*SensitivityRun, error) {
 	if err != nil {
 		return nil, badOptionsf("-finetune: %w", err)
 	}
+	if s := o.Prune.Structure; s == StructureHeads || s == StructureBlocks {
+		return nil, badOptionsf("-structure %s is pruned by \"prunelab prune\" (experiment.Prune), not analyzed layer by "+
+			"layer", s)
+	}
 	rc, m, _, err := ResolveDense(o.Dense)
 	if err != nil {
 		return nil, err

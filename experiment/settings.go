@@ -2,10 +2,12 @@ package experiment
 
 import (
 	"errors"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/prunelab/prunelab/models"
 	"github.com/prunelab/prunelab/pruning"
 	"github.com/prunelab/prunelab/training"
 )
@@ -14,10 +16,14 @@ import (
 // them into a [pruning.Config]. The zero value is unstructured magnitude pruning of every dense and
 // convolution kernel, ties broken by position.
 type PruneSettings struct {
-	// Criterion is a registry name (default "magnitude"; see [pruning.CriterionNames]).
+	// Criterion is a registry name (default "magnitude", "taylor" for the structures "heads" and
+	// "blocks"; see [pruning.CriterionNames]).
 	Criterion string
-	// Structure is "unstructured" (default), "out_channels", "in_channels", "N:M" (2:4) or
-	// "blockIxO" (block4x1).
+	// Structure is "unstructured" (default), "out_channels", "in_channels", "N:M" (2:4),
+	// "blockIxO" (block4x1), or, for transformers ([Prune] only), "heads" or "blocks": then the
+	// pruned variables are the models' non-trainable gates (models.HeadGates, models.BlockGate),
+	// one element per attention head or block, and a pruned head or block is one whose gate is
+	// held at 0 (see [PruneSettings.Config] for what these structures accept).
 	Structure string
 	// Allocation is "layerwise", "global", "erk" or "per-layer" (with LayerAmounts); empty means
 	// the flow's default ([Prune]: global).
@@ -32,6 +38,11 @@ type PruneSettings struct {
 	// MinKeep is how many weights every layer keeps at least; GradientBatches the batches of
 	// gradients for taylor, snip and movement (default 1).
 	MinKeep, GradientBatches int
+	// NormalizePerLayer divides each layer's scores by their L2 norm before they are ranked, which
+	// changes global rankings only: Molchanov et al. 2017's layer-wise normalization, which Michel
+	// et al. 2019 apply to head importance (with the structure "heads" and "taylor" the scores are
+	// then exactly [HeadImportance]'s). Not for the structure "blocks" (every score would be 1).
+	NormalizePerLayer bool
 }
 
 // Names of the allocations and tie-breaking rules settings accept.
@@ -40,22 +51,109 @@ var (
 	TiesNames       = []string{"position", "torch"}
 )
 
+// Structures of transformers that [PruneSettings] accept besides pruning.ParseStructure's.
+const (
+	// StructureHeads prunes attention heads through their gates (models.HeadGates).
+	StructureHeads = "heads"
+	// StructureBlocks prunes whole Transformer blocks through their gates (models.BlockGate).
+	StructureBlocks = "blocks"
+)
+
+// Selector returns the selector of the variables these settings prune: the head gates of every
+// attention layer for the structure "heads", the block gates for "blocks", and otherwise the
+// variables Include names (the dense and convolution kernels by default). Give it to
+// [PrunableLayers].
+func (s PruneSettings) Selector() pruning.Selector {
+	switch s.Structure {
+	case StructureHeads:
+		return pruning.Selector{Include: []string{"/block*/attn/" + models.HeadGates}}
+	case StructureBlocks:
+		return pruning.Selector{Include: []string{"/block*/" + models.BlockGate}}
+	}
+	return pruning.Selector{Include: s.Include}
+}
+
+// gateStructure is the structure of head and block gates: each element (one head, one block) is
+// its own group, as [pruning.Unstructured]; its name is the settings' ("heads", "blocks").
+type gateStructure struct{ name string }
+
+// Name implements pruning.Structure.
+func (g gateStructure) Name() string { return g.name }
+
+// Groups implements pruning.Structure: one group per gate.
+func (gateStructure) Groups(t pruning.Target) ([]int32, int, error) {
+	return pruning.Unstructured{}.Groups(t)
+}
+
+// layerNormalized is a criterion whose scores are divided by their L2 norm over each layer
+// (PruneSettings.NormalizePerLayer), as Molchanov et al. 2017 normalize filter importance and
+// Michel et al. 2019 head importance, so that a global ranking compares layers whose scores differ
+// in scale. Its name is the criterion's.
+type layerNormalized struct{ pruning.Criterion }
+
+// Scores implements pruning.Criterion.
+func (c layerNormalized) Scores(in *pruning.ScoreInput) ([]float64, error) {
+	s, err := c.Criterion.Scores(in)
+	if err != nil {
+		return nil, err
+	}
+	norm := 0.0
+	for _, x := range s {
+		norm += x * x
+	}
+	if norm > 0 {
+		norm = math.Sqrt(norm)
+		for i := range s {
+			s[i] /= norm
+		}
+	}
+	return s, nil
+}
+
 // Config parses the settings into a pruning configuration (without a gradient source) and the mask
-// selector. targets are the model's prunable variables ([PrunableLayers]): every pattern must name
-// one of them and the structure must apply to every layer pruned. Errors are [ErrOptions].
+// selector. targets are the model's prunable variables ([PrunableLayers] with
+// [PruneSettings.Selector]): every pattern must name one of them and the structure must apply to
+// every layer pruned. Errors are [ErrOptions].
+//
+// The structures "heads" and "blocks" prune a transformer's gates, whose masks hold a pruned head's
+// or block's gate at 0 as a weight's mask holds the weight at 0. Their criterion is "taylor" by
+// default: |gate·∂L/∂gate| at gate 1 is the first-order estimate of the loss change when the head or
+// block goes, Michel et al.'s head importance (2019, "Are Sixteen Heads Really Better than One?")
+// before their per-layer normalization (NormalizePerLayer adds it). "snip" and "random" apply too; the
+// criteria that rank by magnitude ("magnitude", "l1norm", "l2norm": every gate is 1) and
+// "movement" (gates are not trained) are refused. The gate structures take no -include (the gates
+// are the pruned variables), no -layer-amounts and no "torch" ties. "heads" keeps at least one head
+// in every attention layer (MinKeep is at least 1) and spreads the amount "global"ly or
+// "layerwise"; "blocks" is "global" only (each block's gate is a layer of one element) with MinKeep
+// 0, and [Prune] refuses an amount that would remove every head of a layer or every block.
 func (s PruneSettings) Config(targets []pruning.Target, seed int64) (pruning.Config, pruning.Selector, error) {
 	var cfg pruning.Config
-	sel := pruning.Selector{Include: s.Include}
+	sel := s.Selector()
 	var err error
+	gates := s.Structure == StructureHeads || s.Structure == StructureBlocks
 	criterion := s.Criterion
 	if criterion == "" {
 		criterion = "magnitude"
+		if gates {
+			criterion = "taylor"
+		}
 	}
 	if cfg.Criterion, err = pruning.CriterionByName(criterion); err != nil {
 		return cfg, sel, badOptions(err)
 	}
-	if cfg.Structure, err = pruning.ParseStructure(s.Structure); err != nil {
+	if gates {
+		if err := s.checkGates(cfg.Criterion); err != nil {
+			return cfg, sel, err
+		}
+		cfg.Structure = gateStructure{s.Structure}
+		if s.Structure == StructureBlocks && s.Allocation == "" && s.LayerAmounts == "" {
+			s.Allocation = "global"
+		}
+	} else if cfg.Structure, err = pruning.ParseStructure(s.Structure); err != nil {
 		return cfg, sel, badOptions(err)
+	}
+	if s.NormalizePerLayer {
+		cfg.Criterion = layerNormalized{cfg.Criterion}
 	}
 	switch s.Allocation {
 	case "layerwise", "layer-wise", "":
@@ -94,7 +192,92 @@ func (s PruneSettings) Config(targets []pruning.Target, seed int64) (pruning.Con
 			s.MinKeep, s.GradientBatches)
 	}
 	cfg.MinKeep, cfg.GradientBatches, cfg.Seed, cfg.Skip = s.MinKeep, s.GradientBatches, uint64(seed), s.Skip
+	if s.Structure == StructureHeads {
+		cfg.MinKeep = max(cfg.MinKeep, 1)
+	}
 	return cfg, sel, s.check(cfg, targets)
+}
+
+// checkGates checks the settings of the gate structures ("heads", "blocks") that do not depend on
+// the model: criterion, allocation, include, ties, min-keep.
+func (s PruneSettings) checkGates(c pruning.Criterion) error {
+	switch c.(type) {
+	case pruning.MagnitudeCriterion, pruning.LnNormCriterion:
+		return badOptionsf("-structure %s: -criterion %s ranks by magnitude, and every %s gate is 1 until pruned; "+
+			"use taylor (|gate·∂L/∂gate|, Michel et al. 2019), snip or random", s.Structure, c.Name(),
+			strings.TrimSuffix(s.Structure, "s"))
+	case pruning.MovementCriterion:
+		return badOptionsf("-structure %s: -criterion movement scores how training moves weights, and gates are not "+
+			"trained; use taylor, snip or random", s.Structure)
+	}
+	if len(s.Include) > 0 {
+		return badOptionsf("-structure %s prunes the %s gates: -include does not apply (-skip leaves layers out)",
+			s.Structure, strings.TrimSuffix(s.Structure, "s"))
+	}
+	if s.Ties == "torch" {
+		return badOptionsf("-structure %s: -ties torch reproduces torch.nn.utils.prune's weight pruning; use -ties "+
+			"position", s.Structure)
+	}
+	switch {
+	case s.Structure == StructureHeads && !slices.Contains([]string{"", "global", "layerwise", "layer-wise"}, s.Allocation):
+		return badOptionsf("-structure heads: -allocation %s; heads are pruned global or layerwise", s.Allocation)
+	case s.Structure == StructureBlocks && s.Allocation != "" && s.Allocation != "global":
+		return badOptionsf("-structure blocks: -allocation %s; blocks are pruned global (each block's gate is a "+
+			"layer of one)", s.Allocation)
+	case s.LayerAmounts != "":
+		return badOptionsf("-structure %s: -layer-amounts does not apply", s.Structure)
+	case s.Structure == StructureBlocks && s.NormalizePerLayer:
+		return badOptionsf("-structure blocks: -normalize-per-layer would score every block 1 (each block's gate " +
+			"is a layer of one)")
+	case s.Structure == StructureBlocks && s.MinKeep > 0:
+		return badOptionsf("-structure blocks: -min-keep %d would keep every block (each block's gate is a layer "+
+			"of one); the flow keeps at least one block", s.MinKeep)
+	}
+	return nil
+}
+
+// checkGateAmount checks that pruning the gate targets to sparsity leaves a head in every attention
+// layer ("heads"; MinKeep, globally or layer by layer) or a block ("blocks"). Errors are
+// [ErrOptions]; other structures pass.
+func (s PruneSettings) checkGateAmount(cfg pruning.Config, targets []pruning.Target, sparsity float64) error {
+	var layers []pruning.Target
+	for _, t := range targets {
+		skipped := false
+		for _, p := range s.Skip {
+			ok, _ := pruning.MatchPattern(p, t.Path())
+			skipped = skipped || ok
+		}
+		if !skipped {
+			layers = append(layers, t)
+		}
+	}
+	n := 0
+	for _, t := range layers {
+		n += t.Size()
+	}
+	budget := int(math.RoundToEven(sparsity * float64(n))) // as package pruning counts
+	switch s.Structure {
+	case StructureHeads:
+		if _, global := cfg.Allocation.(pruning.Global); global {
+			if most := n - cfg.MinKeep*len(layers); budget > most {
+				return badOptionsf("-structure heads: -sparsity %g prunes %d of %d heads; at most %d can go, "+
+					"as every attention layer keeps %d", sparsity, budget, n, most, cfg.MinKeep)
+			}
+			return nil
+		}
+		for _, t := range layers {
+			if b := int(math.RoundToEven(sparsity * float64(t.Size()))); b > t.Size()-cfg.MinKeep {
+				return badOptionsf("-structure heads: -sparsity %g prunes %d of the %d heads of %s layer by layer; "+
+					"%d must stay", sparsity, b, t.Size(), t.Scope, cfg.MinKeep)
+			}
+		}
+	case StructureBlocks:
+		if budget >= n {
+			return badOptionsf("-structure blocks: -sparsity %g prunes %d of %d blocks; at least one must stay",
+				sparsity, budget, n)
+		}
+	}
+	return nil
 }
 
 // check verifies that every pattern names a layer of targets (a misspelt one would otherwise do
@@ -105,6 +288,11 @@ func (s PruneSettings) check(cfg pruning.Config, targets []pruning.Target) error
 		layers[i] = t.Path()
 	}
 	if len(layers) == 0 {
+		switch s.Structure {
+		case StructureHeads, StructureBlocks:
+			return badOptionsf("-structure %s: the model has no %s gates (%s): it applies to transformers (vit-tiny)",
+				s.Structure, strings.TrimSuffix(s.Structure, "s"), strings.Join(s.Selector().Include, ", "))
+		}
 		return badOptionsf("no prunable variables (check -include)")
 	}
 	check := slices.Clone(s.Skip)

@@ -19,7 +19,10 @@
 //     init; 269,722 trainable parameters, 268,336 weights.
 //   - "vit-tiny": a Vision Transformer (Dosovitskiy et al. 2021) for 28×28×1 images: patch 4, width
 //     64, 4 heads, MLP 128, 4 pre-LayerNorm blocks, mean pooling ([ViTConfig]); 138,890 parameters,
-//     132,736 weights. Heads are contiguous slices of q, k, v's outputs and out's inputs.
+//     132,736 weights. Heads are contiguous slices of q, k, v's outputs and out's inputs. Its
+//     transformer blocks (gpt-tiny's too) carry non-trainable gates, all ones, not counted among
+//     the parameters: [HeadGates] on each head's output and [BlockGate] on each block's residual
+//     branches; a gate at 0 masks its head or block, which is how heads and blocks are pruned.
 //   - "gpt-tiny": a byte-level causal GPT (Radford et al. 2019) for Go source ([GPTConfig]): context
 //     64, width 64, 4 heads, MLP 256, 2 blocks; 137,216 parameters, 114,688 weights. The registry's
 //     Build gives the next byte's logits; [GPTConfig.Build] every position's, which package lm

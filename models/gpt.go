@@ -80,6 +80,8 @@ func (c GPTConfig) Weights() int {
 //	block<i>/attn/out        Width → Width; input row h·(Width/Heads)+j is head h's j-th feature
 //	block<i>/mlp/up          Width → MLP (GELU), block<i>/mlp/down MLP → Width
 //	head/dense               Width → 256
+//	block<i>/attn/head_gates [Heads] and block<i>/block_gate [1]: non-trainable gates, all ones
+//	                         (HeadGates, BlockGate), masking heads and blocks when set to 0
 //
 // so heads and MLP neurons are slices at the same offsets as in [ViTConfig.Build]. The token
 // lookup is a one-hot (Iota, Equal) times the embedding matrix rather than a Gather, so that

@@ -12,14 +12,22 @@ import (
 )
 
 // transformerBlock is one pre-LayerNorm Transformer block over x [batch, T, width]:
-// x + attn(ln1(x)), then + down(gelu(up(ln2(x)))), with its variables in ctx's scopes ln1, ln2,
-// attn/{q,k,v,out} and mlp/{up,down} (see [ViTConfig.Build] for their layout); heads of hd features.
+// x + g·attn(ln1(x)), then + g·down(gelu(up(ln2(x)))), with its variables in ctx's scopes ln1, ln2,
+// attn/{q,k,v,out} and mlp/{up,down} (see [ViTConfig.Build] for their layout) and its gate g
+// ([BlockGate]); heads of hd features.
 func transformerBlock(ctx *context.Context, x *graph.Node, heads, hd, mlp int, causal bool,
 	gelu func(*graph.Node) *graph.Node) *graph.Node {
 	width := x.Shape().Dimensions[2]
-	x = graph.Add(x, selfAttention(ctx.In("attn"), layerNorm(ctx, "ln1", x), heads, hd, causal))
+	// Block gate: one non-trainable factor on both residual branches, 1 unless the block is masked
+	// (0: the block is the identity, as WithoutBlocks builds it); the loss's gradient with respect
+	// to it is the block's first-order importance. Initialized by a constant, it draws nothing
+	// from the random initializers, so the trained variables start where they did without it.
+	v := ctx.WithInitializer(initializers.One).VariableWithShape(BlockGate, shapes.Make(x.DType(), 1))
+	v.Trainable = false
+	gate := graph.Reshape(v.ValueGraph(x.Graph())) // a scalar
+	x = graph.Add(x, graph.Mul(selfAttention(ctx.In("attn"), layerNorm(ctx, "ln1", x), heads, hd, causal), gate))
 	h := gelu(Dense(ctx.In("mlp"), "up", layerNorm(ctx, "ln2", x), mlp))
-	return graph.Add(x, Dense(ctx.In("mlp"), "down", h, width))
+	return graph.Add(x, graph.Mul(Dense(ctx.In("mlp"), "down", h, width), gate))
 }
 
 // selfAttention is multi-head self-attention over x [batch, T, width] with heads of hd features
@@ -64,6 +72,13 @@ func blockHeads(model string, heads int, kept []int, i int) int {
 // [heads], not trainable): every head's output is multiplied by its gate before the output
 // projection. All ones by default; a head whose gate is 0 is masked (it contributes nothing).
 const HeadGates = "head_gates"
+
+// BlockGate is the name of each Transformer block's gate ("block<i>/block_gate", [1], not
+// trainable): both residual branches of the block (attention and MLP) are multiplied by it. One by
+// default; a block whose gate is 0 is masked: it passes its input on unchanged, which is what the
+// model built without it (ViTConfig.WithoutBlocks, GPTConfig.WithoutBlocks) computes. Checkpoints
+// saved before the gate existed restore unchanged: the gate is created, at one, on the first build.
+const BlockGate = "block_gate"
 
 // layerNorm is a LayerNormalization over the last axis in scope name, with gain and offset
 // (epsilon 1e-6 as in ViT).

@@ -57,6 +57,8 @@ func init() {
 //	block<i>/attn/out        Width → Width; input row h·(Width/Heads)+j is head h's j-th feature
 //	block<i>/mlp/up          Width → MLP (GELU), block<i>/mlp/down MLP → Width
 //	head/dense               Width → NumClasses
+//	block<i>/attn/head_gates [Heads] and block<i>/block_gate [1]: non-trainable gates, all ones
+//	                         (HeadGates, BlockGate), masking heads and blocks when set to 0
 //
 // so that a head is the slices of q, k, v's columns and out's rows at its offsets, and an MLP
 // neuron the up column and down row of one index. Weights are initialized truncated-normal with

@@ -180,7 +180,7 @@ func TestBlockInfluenceAndRemoval(t *testing.T) {
 		}
 		return tensors.MustCopyFlatData[float32](res[0])
 	}
-	blockParams := 33472 + 4 // two LayerNorms, q, k, v, out, up and down with biases; 4 head gates
+	blockParams := 33472 + 4 + 1 // two LayerNorms, q, k, v, out, up and down with biases; 4 head gates, a block gate
 	for n := 1; n <= 2; n++ {
 		remove, err := oneshot.LeastInfluential(bi, n)
 		if err != nil {

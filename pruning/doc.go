@@ -30,7 +30,11 @@
 //     [TaylorCriterion], [SNIPCriterion], [MovementCriterion], [LnNormCriterion]; registered by
 //     name ([Criteria], [CriterionByName], [RegisterCriterion]); [CriterionFunc] and
 //     [NewCriterion] for your own. Gradient-based criteria read gradients from a
-//     [GradientSource]; [NewDatasetGradients] builds one from a model, loss and dataset.
+//     [GradientSource]; [NewDatasetGradients] builds one from a model, loss and dataset, and
+//     differentiates with respect to any variable the model uses, trainable or not. So a
+//     model's non-trainable gates (a transformer's head gates, all ones) can be masked like
+//     weights (a Selector that includes them) and scored by [TaylorCriterion]: |gate·∂L/∂gate|
+//     at gate 1 is Michel et al.'s head importance (2019), and a pruned gate stays 0.
 //   - [Structure] groups weights pruned whole: [Unstructured], [OutputChannels] (neurons,
 //     filters), [InputChannels], [NM] (2:4, 4:8 along the input dimension), [Blocks] (e.g. 4x1);
 //     group scores aggregate element scores with a [Reduction] (sum by default; with

@@ -144,9 +144,10 @@ func LotteryFigures(dir string) ([]Figure, error) {
 	return append(figs, more...), nil
 }
 
-// MaskFigures draws a model's masks: every layer's mask as a heatmap (kept fraction per block, the
-// layer's sparsity in its title), the weights remaining per layer, and, when the first layer has 784
-// inputs (MNIST pixels), which input pixels keep their outgoing weights.
+// MaskFigures draws a model's masks: every matrix or kernel mask as a heatmap (kept fraction per
+// block, the layer's sparsity in its title; masks of rank 1, such as a transformer's head gates, are
+// not drawn there), the weights remaining per layer, and, when the first layer has 784 inputs (MNIST
+// pixels), which input pixels keep their outgoing weights.
 func MaskFigures(masks pruning.MaskSet) ([]Figure, error) {
 	var figs []Figure
 	save := func(name, title string, f viz.Figure, err error) error {
@@ -164,11 +165,19 @@ func MaskFigures(masks pruning.MaskSet) ([]Figure, error) {
 	if len(layers) == 0 {
 		return nil, fmt.Errorf("report: no masks to draw")
 	}
-	f, err := viz.ModelHeatmaps(layers, viz.ModelHeatmapOptions{})
-	if err := save("masks", "Masks (kept fraction per block)", f, err); err != nil {
-		return nil, err
+	var matrices []viz.Layer
+	for _, l := range layers {
+		if len(l.Shape) >= 2 {
+			matrices = append(matrices, l)
+		}
 	}
-	f, err = viz.SparsityBars(counts, viz.BarOptions{})
+	if len(matrices) > 0 {
+		f, err := viz.ModelHeatmaps(matrices, viz.ModelHeatmapOptions{})
+		if err := save("masks", "Masks (kept fraction per block)", f, err); err != nil {
+			return nil, err
+		}
+	}
+	f, err := viz.SparsityBars(counts, viz.BarOptions{})
 	if err := save("sparsity_by_layer", "Weights remaining per layer", f, err); err != nil {
 		return nil, err
 	}

@@ -73,14 +73,21 @@ func (p *patterns) Set(s string) error {
 // registerPruneSettings adds the pruning settings' flags; allocation says whether -allocation and
 // -layer-amounts apply (sensitivity derives per-layer amounts itself).
 func registerPruneSettings(fs *flag.FlagSet, s *experiment.PruneSettings, allocation bool) {
-	fs.StringVar(&s.Criterion, "criterion", "magnitude", "what scores weights (lowest pruned first): "+
-		strings.Join(pruning.CriterionNames(), ", "))
-	fs.StringVar(&s.Structure, "structure", "unstructured", "what is pruned together: unstructured, out_channels (neurons,\n"+
-		"filters), in_channels, N:M along inputs (2:4, 4:8), blocks blockIxO (block4x1)")
+	fs.StringVar(&s.Criterion, "criterion", "", "what scores weights (lowest pruned first): "+
+		strings.Join(pruning.CriterionNames(), ", ")+"\n(default magnitude; taylor for -structure heads and blocks)")
+	structures := "what is pruned together: unstructured, out_channels (neurons,\n" +
+		"filters), in_channels, N:M along inputs (2:4, 4:8), weight blocks blockIxO (block4x1)"
+	if allocation { // prune: transformers' heads and blocks too
+		structures += ",\nheads (a transformer's attention heads, through their gates; vit-tiny), blocks (whole\n" +
+			"transformer blocks, through their gates)"
+	}
+	fs.StringVar(&s.Structure, "structure", "unstructured", structures)
 	if allocation {
 		fs.StringVar(&s.Allocation, "allocation", "global", "how the amount spreads over layers: "+
 			strings.Join(experiment.AllocationNames, ", ")+"\n(per-layer takes -layer-amounts)")
 		fs.StringVar(&s.LayerAmounts, "layer-amounts", "", `per-layer sparsities, "PATTERN=S,...", e.g. "/fc0/**=0.9,/fc2/**=0.5"`)
+		fs.BoolVar(&s.NormalizePerLayer, "normalize-per-layer", false, "divide each layer's scores by their L2 norm before a global\n"+
+			"ranking (Molchanov et al. 2017; Michel et al. 2019's head importance with -structure heads)")
 	}
 	fs.Var((*patterns)(&s.Include), "include", "prune only the variables matching these patterns (globs, or \"re:REGEXP\"; repeatable);\n"+
 		"default: every dense and convolution kernel")

@@ -23,14 +23,23 @@ yet and reused afterwards. Masks are added to the model without changing its cod
 stay exactly zero through fine-tuning (Adam included).
 
 What is pruned: -criterion scores weights, -structure groups them (single weights, neurons, N:M,
-blocks), -allocation spreads the amount over layers (each layer alike, globally, ERK, or per layer),
--skip and -include choose layers. When: -schedule
+weight blocks; a transformer's heads or blocks), -allocation spreads the amount over layers (each
+layer alike, globally, ERK, or per layer), -skip and -include choose layers. When: -schedule
   oneshot     prune to -sparsity at once, then fine-tune for -finetune;
   iterative   -cycles prune-and-fine-tune cycles in -finetune, each pruning the same fraction of the
               remaining weights (Lottery Ticket style), reaching -sparsity at the last;
   polynomial  gradual pruning (Zhu & Gupta 2017) from -begin to -end every -frequency, cubic, then
               fine-tuning until -finetune ends.
 Lengths are steps ("500it") or epochs ("2ep"), counted from the start of pruning.
+
+Transformers (vit-tiny): -structure heads prunes attention heads, -structure blocks whole blocks,
+through the non-trainable gates that multiply each head's output and each block's residual branches;
+a pruned head's or block's gate is held at 0 through fine-tuning as a pruned weight is. The criterion
+is taylor by default (|gate·dL/dgate| at gate 1: Michel et al. 2019's head importance, over
+-gradient-batches batches at each update; -normalize-per-layer adds Michel et al.'s per-layer L2
+normalization of the head scores); magnitude and movement are refused. Every attention layer
+keeps a head (-allocation global or layerwise) and the model a block (global only). The summary says
+which heads or blocks went and the MACs of the model once they are removed physically.
 
 The run directory (named by a hash of every setting that changes results) holds config.json,
 result.json (accuracy before and after, sparsity, compression, speedup, each mask update),
@@ -44,6 +53,8 @@ Examples:
   prunelab prune -structure out_channels -criterion l2norm -allocation layerwise -sparsity 0.5 \
       -skip /fc2/dense/weights                           # neurons; the output layer's are the classes
   prunelab prune -structure 2:4 -skip /fc2/dense/weights
+  prunelab prune -model vit-tiny -dense 4ep -structure heads -schedule polynomial -sparsity 0.5 \
+      -finetune 300it -frequency 50it -gradient-batches 10   # 8 of 16 heads, gradually
   prunelab train -steps 3ep && prunelab prune -from runs/train-lenet-300-100-<hash>
 `
 

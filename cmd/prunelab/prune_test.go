@@ -35,6 +35,10 @@ func TestPruneUsageErrors(t *testing.T) {
 		{[]string{"-from", ".", "-model", "lenet-300-100"}, "-model conflicts with -from"},
 		{[]string{"-model", "vgg-99"}, "lenet-300-100"},
 		{[]string{"-dense", "three"}, `length "three"`},
+		{[]string{"-structure", "heads"}, "-structure heads: the model has no head gates"},
+		{[]string{"-model", "vit-tiny", "-structure", "heads", "-criterion", "magnitude"}, "-criterion magnitude ranks by magnitude"},
+		{[]string{"-model", "vit-tiny", "-structure", "heads", "-sparsity", "0.9"}, "at most 12 can go"},
+		{[]string{"-model", "vit-tiny", "-structure", "blocks", "-sparsity", "0.9"}, "prunes 4 of 4 blocks; at least one must stay"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
