@@ -46,11 +46,14 @@ func (m *Model) fixReshapes(c *reshapeGraph, backend backends.Backend, example [
 	if err != nil {
 		return err
 	}
+	var cm *Model // the compacted graph as it is now, parsed again only after a rewrite
+	var cctx *context.Context
 	for k, i := range reshapes {
 		node := c.nodes()[i]
-		cm, cctx, err := c.model()
-		if err != nil {
-			return err
+		if cm == nil {
+			if cm, cctx, err = c.model(); err != nil {
+				return err
+			}
 		}
 		after, err := outputShapes(cm, cctx, backend, example, inputs[k:k+1])
 		if err != nil {
@@ -60,6 +63,7 @@ func (m *Model) fixReshapes(c *reshapeGraph, backend backends.Backend, example [
 		if slices.Equal(s, s2) {
 			continue
 		}
+		cm = nil
 		t := c.constant(node.Input[1])
 		target, err := remapReshape(s, t.values, s2)
 		if err != nil {
