@@ -98,12 +98,25 @@ type Dense struct {
 // run's configuration, its model and its directory. It checks the options (an [ErrOptions] when
 // wrong), so a flow fails on bad input before any data is read.
 func ResolveDense(o DenseOptions) (TrainConfig, models.Model, string, error) {
+	rc, m, dir, _, err := resolveDense(o)
+	return rc, m, dir, err
+}
+
+// resolveDense is [ResolveDense], also returning the opened ONNX model when the flow starts from
+// one (DenseOptions.ONNX), so that the file is read and parsed once.
+func resolveDense(o DenseOptions) (TrainConfig, models.Model, string, *onnxmodel.Model, error) {
 	o = o.withDefaults()
-	var rc TrainConfig
 	if o.ONNX != "" {
-		rc, m, _, err := resolveONNX(o)
-		return rc, m, rc.Dir(o.Out), err
+		rc, m, om, err := resolveONNX(o)
+		return rc, m, rc.Dir(o.Out), om, err
 	}
+	rc, m, dir, err := resolveRun(o)
+	return rc, m, dir, nil, err
+}
+
+// resolveRun resolves a dense model that is a training run (o.From, or the run o describes).
+func resolveRun(o DenseOptions) (TrainConfig, models.Model, string, error) {
+	var rc TrainConfig
 	if o.From == "" {
 		m, err := imageModel(o.Model)
 		if err != nil {
@@ -144,7 +157,7 @@ func ResolveDense(o DenseOptions) (TrainConfig, models.Model, string, error) {
 // checkpoint, or trains the run first when there is none.
 func OpenDense(o DenseOptions) (*Dense, error) {
 	o = o.withDefaults()
-	rc, m, dir, err := ResolveDense(o)
+	rc, m, dir, om, err := resolveDense(o)
 	if err != nil {
 		return nil, err
 	}
@@ -160,12 +173,7 @@ func OpenDense(o DenseOptions) (*Dense, error) {
 	}
 	cfg := training.Config{Model: m, Optimizer: rc.Optimizer, LearningRate: rc.LR, Momentum: rc.Momentum,
 		BatchSize: rc.Batch, EvalEvery: o.EvalEvery, Seed: rc.Seed, Progress: o.Progress, Log: o.Log}
-	d := &Dense{Model: m, Data: split, Config: rc, Dir: dir, lr: lr}
-	if o.ONNX != "" {
-		if _, _, d.ONNX, err = resolveONNX(o); err != nil {
-			return nil, err
-		}
-	}
+	d := &Dense{Model: m, Data: split, Config: rc, Dir: dir, ONNX: om, lr: lr}
 	if lr != rc.LR {
 		// The session applies the schedule before the first step of each Train and after every
 		// step, so fine-tuning runs at lr from its first step.
