@@ -2,7 +2,6 @@ package experiment_test
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -59,7 +58,7 @@ func TestPruneONNX(t *testing.T) {
 	if d := int8Acc - ours; d > 0.005 || d < -0.005 {
 		t.Errorf("INT8 model: %.4f in ONNX Runtime, float %.4f", int8Acc, ours)
 	}
-	if a, b := fileSize(t, res.ONNXInt8), fileSize(t, res.ONNX); float64(a) > 0.3*float64(b) {
+	if a, b := peers.FileSize(t, res.ONNXInt8), peers.FileSize(t, res.ONNX); float64(a) > 0.3*float64(b) {
 		t.Errorf("INT8 file %d bytes, float %d", a, b)
 	}
 
@@ -189,13 +188,4 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-func fileSize(t *testing.T, path string) int64 {
-	t.Helper()
-	st, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Size()
 }

@@ -245,7 +245,7 @@ func TestCompactConvnets(t *testing.T) {
 				x := readFloats(t, filepath.Join(dir, name+".input.bin"))
 				close(t, "ONNX Runtime (compacted) vs Prunelab (masked)", run(t, p, ctx, x, meta.InputShape),
 					peers.RunORT(t, out, x, meta.InputShape, 0), 1e-4)
-				before, after := fileSize(t, m.Path), fileSize(t, out)
+				before, after := peers.FileSize(t, m.Path), peers.FileSize(t, out)
 				ratio := float64(res.Report.ParamsAfter) / float64(res.Report.ParamsBefore)
 				t.Logf("params %d → %d (%.3f), file %d → %d bytes (%.3f), theoretical speedup %.2f×",
 					res.Report.ParamsBefore, res.Report.ParamsAfter, ratio, before, after,
@@ -262,15 +262,6 @@ func TestCompactConvnets(t *testing.T) {
 }
 
 func pct(s float64) string { return string(rune('0'+int(s*10))) + "0%" }
-
-func fileSize(t *testing.T, path string) int64 {
-	t.Helper()
-	st, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Size()
-}
 
 // TestForImages: data set images reach the model in its own layout, and what does not fit says so.
 func TestForImages(t *testing.T) {
@@ -395,7 +386,7 @@ func TestWriteQuantized(t *testing.T) {
 			x := readFloats(t, filepath.Join(dir, name+".input.bin"))
 			close(t, "ONNX Runtime (INT8 file) vs Prunelab (dequantized)", run(t, dp, deq, x, meta.InputShape),
 				peers.RunORT(t, out, x, meta.InputShape, 0), 1e-4)
-			before, after := fileSize(t, m.Path), fileSize(t, out)
+			before, after := peers.FileSize(t, m.Path), peers.FileSize(t, out)
 			t.Logf("verified within %.2g on write; %d zero weights; file %d → %d bytes (%.3f)", diff, zeros, before, after,
 				float64(after)/float64(before))
 			if float64(after) > 0.3*float64(before) {

@@ -134,3 +134,13 @@ func ORTAccuracy(t testing.TB, model string, im *datasets.Images) float64 {
 	}
 	return acc
 }
+
+// FileSize returns the size in bytes of the file at path.
+func FileSize(t testing.TB, path string) int64 {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
+}
