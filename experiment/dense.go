@@ -98,20 +98,28 @@ type Dense struct {
 // run's configuration, its model and its directory. It checks the options (an [ErrOptions] when
 // wrong), so a flow fails on bad input before any data is read.
 func ResolveDense(o DenseOptions) (TrainConfig, models.Model, string, error) {
-	rc, m, dir, _, err := resolveDense(o)
-	return rc, m, dir, err
+	r, err := resolveDense(o)
+	return r.config, r.model, r.dir, err
 }
 
-// resolveDense is [ResolveDense], also returning the opened ONNX model when the flow starts from
-// one (DenseOptions.ONNX), so that the file is read and parsed once.
-func resolveDense(o DenseOptions) (TrainConfig, models.Model, string, *onnxmodel.Model, error) {
+// resolved is what resolveDense finds: [ResolveDense]'s results, and the opened ONNX model when
+// the flow starts from one (DenseOptions.ONNX), so that the file is read and parsed once.
+type resolved struct {
+	config TrainConfig
+	model  models.Model
+	dir    string
+	onnx   *onnxmodel.Model
+}
+
+// resolveDense is [ResolveDense], keeping the opened ONNX model (see resolved).
+func resolveDense(o DenseOptions) (resolved, error) {
 	o = o.withDefaults()
 	if o.ONNX != "" {
 		rc, m, om, err := resolveONNX(o)
-		return rc, m, rc.Dir(o.Out), om, err
+		return resolved{rc, m, rc.Dir(o.Out), om}, err
 	}
 	rc, m, dir, err := resolveRun(o)
-	return rc, m, dir, nil, err
+	return resolved{rc, m, dir, nil}, err
 }
 
 // resolveRun resolves a dense model that is a training run (o.From, or the run o describes).
@@ -156,11 +164,18 @@ func resolveRun(o DenseOptions) (TrainConfig, models.Model, string, error) {
 // OpenDense loads the data and the dense model o describes: it restores the training run's
 // checkpoint, or trains the run first when there is none.
 func OpenDense(o DenseOptions) (*Dense, error) {
-	o = o.withDefaults()
-	rc, m, dir, om, err := resolveDense(o)
+	r, err := resolveDense(o)
 	if err != nil {
 		return nil, err
 	}
+	return openDense(o, r)
+}
+
+// openDense is [OpenDense] for options already resolved by resolveDense (the flows resolve first,
+// to name their run directory, and open only when they run).
+func openDense(o DenseOptions, r resolved) (*Dense, error) {
+	o = o.withDefaults()
+	rc, m, dir, om := r.config, r.model, r.dir, r.onnx
 	log := logger(o.Log)
 	split, err := LoadData(DataOptions{Dataset: rc.Dataset, Dir: o.DataDir, Validation: rc.Validation,
 		TrainLimit: rc.TrainLimit, TestLimit: o.TestLimit, Seed: rc.Seed})

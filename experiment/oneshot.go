@@ -128,10 +128,11 @@ func OneShot(o OneShotOptions) (*OneShotRun, error) {
 	if o.Calibration < 0 {
 		return nil, badOptionsf("-calibration %d: want a positive number of images", o.Calibration)
 	}
-	rc, m, _, err := ResolveDense(o.Dense)
+	r, err := resolveDense(o.Dense)
 	if err != nil {
 		return nil, err
 	}
+	rc, m := r.config, r.model
 	targets, err := PrunableLayers(m, pruning.Selector{})
 	if err != nil {
 		return nil, err
@@ -150,7 +151,7 @@ func OneShot(o OneShotOptions) (*OneShotRun, error) {
 		return run, nil
 	}
 
-	d, err := OpenDense(o.Dense)
+	d, err := openDense(o.Dense, r)
 	if err != nil {
 		return nil, err
 	}

@@ -129,10 +129,11 @@ func Prune(o PruneOptions) (*PruneRun, error) {
 	}
 	o.Schedule = o.Schedule.withDefaults()
 	log := logger(o.Dense.Log)
-	rc, m, _, err := ResolveDense(o.Dense)
+	r, err := resolveDense(o.Dense)
 	if err != nil {
 		return nil, err
 	}
+	rc, m := r.config, r.model
 	targets, err := PrunableLayers(m, o.Prune.Selector())
 	if err != nil {
 		return nil, err
@@ -170,7 +171,7 @@ func Prune(o PruneOptions) (*PruneRun, error) {
 		return run, nil
 	}
 
-	d, err := OpenDense(o.Dense)
+	d, err := openDense(o.Dense, r)
 	if err != nil {
 		return nil, err
 	}

@@ -122,10 +122,11 @@ func Sensitivity(o SensitivityOptions) (*SensitivityRun, error) {
 		return nil, badOptionsf("-structure %s is pruned by \"prunelab prune\" (experiment.Prune), not analyzed layer by "+
 			"layer", s)
 	}
-	rc, m, _, err := ResolveDense(o.Dense)
+	r, err := resolveDense(o.Dense)
 	if err != nil {
 		return nil, err
 	}
+	rc, m := r.config, r.model
 	targets, err := PrunableLayers(m, pruning.Selector{Include: o.Prune.Include})
 	if err != nil {
 		return nil, err
@@ -150,7 +151,7 @@ func Sensitivity(o SensitivityOptions) (*SensitivityRun, error) {
 		return run, nil
 	}
 
-	d, err := OpenDense(o.Dense)
+	d, err := openDense(o.Dense, r)
 	if err != nil {
 		return nil, err
 	}
