@@ -498,15 +498,15 @@ func ReadLanguageModel(path string) (*LanguageModel, error) {
 }
 
 // LMOneShotOptions are the settings of [LMOneShot]. The zero value prunes gpt-tiny (trained as
-// [LMTrainOptions]' zero value) with magnitude, Wanda and SparseGPT to 30%, 50% and 70%
+// [LMTrainOptions]' zero value) with magnitude (per output and layer-wise), Wanda and SparseGPT to 30%, 50% and 70%
 // unstructured and 2:4, from 128 calibration windows drawn with seeds 1, 2 and 3, leaving the
 // embedding and the head dense.
 type LMOneShotOptions struct {
 	// Dense is the language model to prune: its training run is reused when finished, else trained
 	// first. Its TestBytes is also the test text of the pruned models.
 	Dense LMTrainOptions
-	// Methods are the one-shot methods compared (default all of [oneshot.Methods]: magnitude,
-	// Wanda, SparseGPT).
+	// Methods are the one-shot methods compared (default all of [oneshot.Methods]: magnitude per
+	// output, magnitude over the whole layer, Wanda, SparseGPT).
 	Methods []string
 	// Sparsities are the unstructured levels, fractions of each layer's weights in [0, 1); NM the
 	// N:M patterns ("2:4": 2 of every 4 consecutive inputs of each output kept). When both are
@@ -514,7 +514,7 @@ type LMOneShotOptions struct {
 	Sparsities []float64
 	NM         []string
 	// Seeds are the calibration seeds (default 1, 2, 3): each draws its own Calibration windows
-	// of Context bytes from the training split. Magnitude reads no calibration data: it is pruned
+	// of Context bytes from the training split. The magnitude methods read no calibration data: each is pruned
 	// once and that result stands for every seed.
 	Seeds []int64
 	// Calibration is the number of windows per seed (default 128; every position is a row of the
@@ -835,7 +835,7 @@ func LMOneShot(o LMOneShotOptions) (*LMOneShotResult, error) {
 }
 
 // point prunes m with method at pattern from seed's calibration windows and evaluates it, or reads
-// the point written by an earlier, interrupted run. Magnitude reads no calibration data: after the
+// the point written by an earlier, interrupted run. The magnitude methods read no calibration data: after the
 // first seed (first) it copies that result.
 func (run *LMOneShotResult) point(b backends.Backend, m *LanguageModel, train, test []byte, plan *lmOneShotPlan,
 	o LMOneShotOptions, method string, pattern oneshot.Pattern, seed int64, first *LMOneShotPoint) (*LMOneShotPoint, error) {
@@ -845,7 +845,7 @@ func (run *LMOneShotResult) point(b backends.Backend, m *LanguageModel, train, t
 	if readJSON(path, pt) == nil {
 		return pt, nil
 	}
-	if method == "magnitude" && first != nil {
+	if !oneshot.ReadsCalibration(method) && first != nil {
 		*pt = *first
 		pt.Seed = seed
 		return pt, atomicfile.WriteJSON(path, pt)

@@ -126,8 +126,8 @@ func TestLMTrainAndOneShot(t *testing.T) {
 			t.Fatal(err)
 		}
 		rep := res.Report
-		if rep.DenseRun != run.Dir || rep.Dense != r.Test || len(rep.Points) != 12 || len(rep.Levels) != 6 {
-			t.Fatalf("dense run %s (want %s), dense %v (want %v), %d points, %d levels; want 3 methods × 2 patterns × 2 seeds",
+		if rep.DenseRun != run.Dir || rep.Dense != r.Test || len(rep.Points) != 16 || len(rep.Levels) != 8 {
+			t.Fatalf("dense run %s (want %s), dense %v (want %v), %d points, %d levels; want 4 methods × 2 patterns × 2 seeds",
 				rep.DenseRun, run.Dir, rep.Dense, r.Test, len(rep.Points), len(rep.Levels))
 		}
 		for _, p := range rep.Points {
@@ -136,7 +136,10 @@ func TestLMTrainAndOneShot(t *testing.T) {
 			}
 			for _, l := range p.Layers {
 				want := 0.5 // 2:4
-				if p.Pattern == "0.5" {
+				switch {
+				case p.Pattern == "0.5" && p.Method == "magnitude-layer": // ranked over the whole layer
+					want = roundHalfEven(0.5*float64(l.In*l.Out)) / float64(l.In*l.Out)
+				case p.Pattern == "0.5": // per output
 					want = roundHalfEven(0.5*float64(l.In)) / float64(l.In)
 				}
 				if l.Sparsity != want || strings.HasPrefix(l.Path, "/embed/") || strings.HasPrefix(l.Path, "/head/") {
@@ -154,7 +157,12 @@ func TestLMTrainAndOneShot(t *testing.T) {
 			wanda, _ := rep.Level("wanda", pattern)
 			t.Logf("%s: magnitude %.3f, wanda %.3f ± %.3f, sparsegpt %.3f ± %.3f (dense %.3f)", pattern, mag.Perplexity,
 				wanda.Perplexity, wanda.PerplexityStd, sgpt.Perplexity, sgpt.PerplexityStd, rep.Dense.Perplexity)
-			if mag.PerplexityStd != 0 || mag.Seeds != 2 || wanda.PerplexityStd == 0 {
+			layer, _ := rep.Level("magnitude-layer", pattern)
+			if pattern == "2:4" && layer.Perplexity != mag.Perplexity {
+				t.Errorf("2:4: layer-wise magnitude %.4f differs from per-output magnitude %.4f (N:M groups lie within an output)",
+					layer.Perplexity, mag.Perplexity)
+			}
+			if mag.PerplexityStd != 0 || mag.Seeds != 2 || layer.PerplexityStd != 0 || wanda.PerplexityStd == 0 {
 				t.Errorf("%s: magnitude std %v over %d seeds (want 0: it reads no calibration data), wanda std %v (want > 0)",
 					pattern, mag.PerplexityStd, mag.Seeds, wanda.PerplexityStd)
 			}
@@ -172,8 +180,8 @@ func TestLMTrainAndOneShot(t *testing.T) {
 		}
 		rows := must.M1(csv.NewReader(strings.NewReader(string(must.M1(os.ReadFile(filepath.Join(res.Dir,
 			experiment.ResultsCSVFile)))))).ReadAll())
-		if len(rows) != 1+2+6 || rows[1][0] != "dense" || rows[2][0] != "unigram" || rows[3][0] != "magnitude" {
-			t.Errorf("results.csv rows %q, want a header, dense, unigram and 6 levels", rows)
+		if len(rows) != 1+2+8 || rows[1][0] != "dense" || rows[2][0] != "unigram" || rows[3][0] != "magnitude" {
+			t.Errorf("results.csv rows %q, want a header, dense, unigram and 8 levels", rows)
 		}
 		var summary strings.Builder
 		res.WriteSummary(&summary)
@@ -183,7 +191,7 @@ func TestLMTrainAndOneShot(t *testing.T) {
 
 		// The finished run is found again; a killed one resumes from its points.
 		again := must.M1(experiment.LMOneShot(o))
-		if !again.Reused || again.Report.Levels[5] != rep.Levels[5] {
+		if !again.Reused || again.Report.Levels[7] != rep.Levels[7] {
 			t.Errorf("second run reused %v, levels %v; want the first result read back", again.Reused, again.Report.Levels)
 		}
 		must.M(os.Remove(filepath.Join(res.Dir, experiment.ResultsJSONFile)))

@@ -20,7 +20,8 @@ import (
 type OneShotOptions struct {
 	// Dense is the trained model to prune.
 	Dense DenseOptions
-	// Method is "magnitude", "wanda" (default) or "sparsegpt".
+	// Method is "magnitude" (per output), "magnitude-layer" (the whole layer ranked together, the
+	// papers' magnitude baseline), "wanda" (default) or "sparsegpt".
 	Method string
 	// Pattern is an unstructured sparsity ("0.5", the default) or N:M ("2:4", "4:8": N of every M
 	// consecutive input weights of each output zeroed).

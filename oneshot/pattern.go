@@ -75,7 +75,7 @@ func (p Pattern) checkFor(l Layer) error {
 }
 
 // perOutput is the number of weights an unstructured pattern prunes per output of a layer
-// with in inputs.
+// with in inputs (or of in weights ranked together).
 func (p Pattern) perOutput(in int) int {
 	return int(math.RoundToEven(p.Sparsity * float64(in)))
 }

@@ -3,6 +3,7 @@ package oneshot
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
@@ -14,11 +15,18 @@ import (
 )
 
 // Methods are the names [PruneProgram] accepts.
-var Methods = []string{"magnitude", "wanda", "sparsegpt"}
+var Methods = []string{"magnitude", "magnitude-layer", "wanda", "sparsegpt"}
+
+// ReadsCalibration reports whether method chooses its weights from calibration statistics: false
+// for the magnitude methods, whose result is the same for every calibration set.
+func ReadsCalibration(method string) bool {
+	return method != "magnitude" && method != "magnitude-layer"
+}
 
 // ProgramOptions say how [PruneProgram] prunes a model's linear layers.
 type ProgramOptions struct {
-	// Method is "magnitude", "wanda" or "sparsegpt".
+	// Method is "magnitude" (per output, as Wanda compares), "magnitude-layer" (the whole layer
+	// ranked together, the papers' magnitude baseline), "wanda" or "sparsegpt".
 	Method string
 	// Pattern is the sparsity pattern of every pruned layer.
 	Pattern Pattern
@@ -57,7 +65,7 @@ type LayerReport struct {
 func PruneProgram(b backends.Backend, p *program.Program, values map[string][]float32, calib *tensors.Tensor,
 	o ProgramOptions) (map[string][]float32, map[string][]bool, []LayerReport, error) {
 	if !slices.Contains(Methods, o.Method) {
-		return nil, nil, nil, fmt.Errorf("oneshot: unknown method %q (known: magnitude, wanda, sparsegpt)", o.Method)
+		return nil, nil, nil, fmt.Errorf("oneshot: unknown method %q (known: %s)", o.Method, strings.Join(Methods, ", "))
 	}
 	if err := o.Pattern.Validate(); err != nil {
 		return nil, nil, nil, err
@@ -113,6 +121,8 @@ func PruneProgram(b backends.Backend, p *program.Program, values map[string][]fl
 			switch o.Method {
 			case "magnitude":
 				mask, err = Magnitude(l, o.Pattern)
+			case "magnitude-layer":
+				mask, err = MagnitudeLayer(l, o.Pattern)
 			case "wanda":
 				mask, err = Wanda(l, stats, o.Pattern)
 			case "sparsegpt":

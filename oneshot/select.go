@@ -25,6 +25,38 @@ func Magnitude(l Layer, p Pattern) ([]bool, error) {
 	return perOutput(l, p, func(i, j int) float64 { return abs32(l.W[i*l.Out+j]) }), nil
 }
 
+// MagnitudeLayer returns the mask (true: kept, layout [In][Out] as l.W) that prunes the
+// round(p.Sparsity·In·Out) weights of smallest |W[i][j]| of the whole layer, ranked together: the
+// layer-wise magnitude baseline of the Wanda and SparseGPT papers' tables (Sun et al. 2023, Table
+// 2: LLaMA-7B at 50%, perplexity 17.29) and of pruning.MagnitudeCriterion with pruning.LayerWise.
+// Outputs may then lose different numbers of weights. For an N:M pattern, whose groups lie within
+// one output, it is [Magnitude]. Equal magnitudes are pruned in storage order.
+//
+// Errors wrap [ErrShape], [ErrNotFinite] or [ErrInvalidPattern].
+func MagnitudeLayer(l Layer, p Pattern) ([]bool, error) {
+	if p.IsNM() {
+		return Magnitude(l, p)
+	}
+	if err := l.check(); err != nil {
+		return nil, err
+	}
+	if err := p.checkFor(l); err != nil {
+		return nil, err
+	}
+	cands := make([]scored, len(l.W))
+	for k, w := range l.W {
+		cands[k] = scored{abs32(w), k}
+	}
+	keep := make([]bool, len(l.W))
+	for k := range keep {
+		keep[k] = true
+	}
+	for _, c := range lowest(cands, p.perOutput(len(l.W))) {
+		keep[c.index] = false
+	}
+	return keep, nil
+}
+
 // Wanda returns the mask (true: kept, layout [In][Out] as l.W) that prunes, for every output j,
 // the weights of smallest |W[i][j]|·‖X_i‖₂, where ‖X_i‖₂ is the norm of input i over the
 // calibration rows ([Stats.ColumnNorms]), with the quotas of [Magnitude]: round(p.Sparsity·In)

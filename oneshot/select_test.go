@@ -1,6 +1,7 @@
 package oneshot
 
 import (
+	"errors"
 	"math"
 	"testing"
 
@@ -114,5 +115,45 @@ func checkPerOutput(t *testing.T, keep []bool, in, out int, p Pattern) {
 		if pruned != want {
 			t.Fatalf("output %d: %d pruned, want %d", j, pruned, want)
 		}
+	}
+}
+
+func TestMagnitudeLayerRanksTheWholeLayer(t *testing.T) {
+	// Output 0 holds the 3 smallest weights: ranked layer-wise at 50% all its prunable weights go
+	// (3 of 6), while per output each output loses round(0.5·3) = 2.
+	l := Layer{Name: "two-outputs", In: 3, Out: 2, W: []float32{
+		0.1, 5,
+		-0.2, 4,
+		0.3, -6,
+	}}
+	layer, err := MagnitudeLayer(l, Unstructured(0.5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]bool{false, true, false, true, false, true}, layer); d != "" {
+		t.Errorf("layer-wise mask (-want +got):\n%s", d)
+	}
+	perOutput, err := Magnitude(l, Unstructured(0.5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]bool{false, false, false, false, true, true}, perOutput); d != "" {
+		t.Errorf("per-output mask (-want +got):\n%s", d)
+	}
+	// N:M groups lie within an output: both rankings are the same.
+	l4 := Layer{Name: "nm", In: 4, Out: 1, W: []float32{1, -3, 2, 0.5}}
+	a, err := MagnitudeLayer(l4, NM(2, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Magnitude(l4, NM(2, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(b, a); d != "" {
+		t.Errorf("2:4 layer-wise vs per output (-per output +layer):\n%s", d)
+	}
+	if _, err := MagnitudeLayer(Layer{Name: "bad", In: 2, Out: 1, W: []float32{1}}, Unstructured(0.5)); !errors.Is(err, ErrShape) {
+		t.Errorf("short W: err %v, want ErrShape", err)
 	}
 }

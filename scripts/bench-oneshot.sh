@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark: one-shot post-training pruning without fine-tuning (prunelab oneshot) of a trained model:
-# test accuracy of the dense model and after magnitude, Wanda and SparseGPT at 50% unstructured and at
+# test accuracy of the dense model and after magnitude (per output and layer-wise), Wanda and SparseGPT at 50% unstructured and at
 # 2:4, mean ± standard deviation over calibration seeds 1, 2, 3 (the calibration images drawn), and
 # the seconds of calibration and pruning.
 #
@@ -19,7 +19,7 @@ skip=()
 [ -z "${SKIP:-}" ] || skip=(-skip "$SKIP")
 for run in "$@"; do
 	for pattern in 0.5 2:4; do
-		for method in magnitude wanda sparsegpt; do
+		for method in magnitude magnitude-layer wanda sparsegpt; do
 			for seed in 1 2 3; do
 				"$out/prunelab" oneshot -from "$run" -out "$out/runs" -method "$method" -pattern "$pattern" \
 					-calibration "${CALIBRATION:-128}" -calibration-seed "$seed" -test-limit "${TEST_LIMIT:-0}" \
@@ -38,7 +38,7 @@ for (model, run), cells in sorted(rows.items()):
     any_r = next(iter(cells.values()))[0]
     print(f"{model} ({run}; {len(any_r['layers'])} layers pruned): dense test accuracy {100 * any_r['dense_test_accuracy']:.2f}%")
     print(f"  {'pattern':8} {'method':10} {'test accuracy (%)':>20} {'zeros':>7} {'seconds':>8}")
-    for (pattern, method), rs in sorted(cells.items(), key=lambda kv: (kv[0][0], ["magnitude", "wanda", "sparsegpt"].index(kv[0][1]))):
+    for (pattern, method), rs in sorted(cells.items(), key=lambda kv: (kv[0][0], ["magnitude", "magnitude-layer", "wanda", "sparsegpt"].index(kv[0][1]))):
         acc = [100 * r["pruned_test_accuracy"] for r in rs]
         sd = statistics.stdev(acc) if len(acc) > 1 else 0
         secs = statistics.mean(r["calibration_seconds"] for r in rs)

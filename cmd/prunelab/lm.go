@@ -53,16 +53,17 @@ const lmOneShotUsage = `prunelab lm oneshot: prune a trained language model in o
 The dense model is the run "prunelab lm train" writes with the same training flags (trained first when
 it is not there). Every linear layer of its blocks (not the embedding, not the head: -skip) is pruned in
 order, each from the statistics of its inputs on -calibration windows of the training split passed
-through the layers before it, already pruned: by magnitude (per output), Wanda (Sun et al. 2023:
+through the layers before it, already pruned: by magnitude (per output, or over the whole layer with
+magnitude-layer, the papers' baseline), Wanda (Sun et al. 2023:
 |W|·‖X‖ per output) or SparseGPT (Frantar & Alistarh 2023: optimal-brain-surgeon reconstruction). Each
 method runs at every -sparsities level and -nm pattern, once per calibration seed (1 to -seeds;
-magnitude reads no calibration data and is pruned once). The run directory holds config.json,
+the magnitude methods read no calibration data and are pruned once). The run directory holds config.json,
 results.json, results.csv (test perplexity mean ± std per method and pattern, beside the dense model and
 the unigram baseline), perplexity_vs_sparsity.svg/.png and points/ (a killed run resumes from them).
 
 Examples:
-  prunelab lm oneshot                                 # the defaults below: 3 methods × 4 patterns × 3 seeds
-  prunelab lm oneshot -methods magnitude,wanda,sparsegpt -sparsities 0.3,0.5,0.7 -nm 2:4 -seeds 3
+  prunelab lm oneshot                                 # the defaults below: 4 methods × 4 patterns × 3 seeds
+  prunelab lm oneshot -methods magnitude,magnitude-layer,wanda,sparsegpt -sparsities 0.3,0.5,0.7 -nm 2:4 -seeds 3
   prunelab lm oneshot -sparsities 0.5,0.6,0.7,0.8,0.9 -nm "" -methods sparsegpt -seeds 5
 `
 

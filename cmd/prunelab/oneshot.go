@@ -20,7 +20,8 @@ const oneshotUsage = `prunelab oneshot: post-training pruning of every linear la
 
 The dense model is found as for "prunelab prune" (-from RUN_DIR, or trained first). Its linear layers
 are pruned in order, each from the statistics of its inputs on -calibration training images passed
-through the layers before it, already pruned (as both papers do): by magnitude (per output), by Wanda
+through the layers before it, already pruned (as both papers do): by magnitude (per output, or over the
+whole layer with magnitude-layer, the papers' baseline), by Wanda
 (Sun et al. 2023: |W|·‖X‖ per output) or by SparseGPT (Frantar & Alistarh 2023: optimal-brain-surgeon
 reconstruction, the remaining weights updated). No fine-tuning: the test accuracy before and after
 shows what each method keeps. The run directory holds config.json and result.json (per layer: shape,
@@ -29,7 +30,7 @@ sparsity, relative output error on the calibration inputs, time).
 Examples:
   prunelab oneshot -method sparsegpt -pattern 2:4            # LeNet-300-100, 2 of every 4 inputs kept
   prunelab oneshot -model vit-tiny -dense 2ep -method wanda -pattern 0.5 -skip /head/**
-  for m in magnitude wanda sparsegpt; do prunelab oneshot -method $m -calibration-seed 2; done
+  for m in magnitude magnitude-layer wanda sparsegpt; do prunelab oneshot -method $m -calibration-seed 2; done
 `
 
 func runOneShot(args []string, stdout, stderr io.Writer) error {
