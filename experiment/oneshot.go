@@ -201,8 +201,8 @@ func OneShot(o OneShotOptions) (*OneShotRun, error) {
 	for _, l := range layers {
 		zeros += l.Sparsity * float64(l.In*l.Out)
 		total += float64(l.In * l.Out)
-		fmt.Fprintf(log, "  %-32s %4d x %-4d sparsity %.3f, relative output error %.4f\n", l.Path, l.In, l.Out,
-			l.Sparsity, l.RelativeError)
+		fmt.Fprintf(log, "  %-32s %4d x %-4d sparsity %.3f, relative output error %.4f, outlier ratio %.1f\n", l.Path,
+			l.In, l.Out, l.Sparsity, l.RelativeError, l.OutlierRatio)
 	}
 	if total > 0 {
 		res.Sparsity = zeros / total

@@ -51,7 +51,10 @@ type LayerReport struct {
 	// RelativeError is ‖XW − XŴ‖² / ‖XW‖² on its calibration inputs (those reaching it through the
 	// already pruned layers before it).
 	RelativeError float64 `json:"relative_error"`
-	Seconds       float64 `json:"seconds"`
+	// OutlierRatio is its largest calibration input norm over the median one
+	// ([Stats.OutlierRatio]): where it is near 1, Wanda chooses about as magnitude does.
+	OutlierRatio float64 `json:"outlier_ratio"`
+	Seconds      float64 `json:"seconds"`
 }
 
 // PruneProgram prunes every linear layer of a traced model (each multiplication of rows by a
@@ -150,7 +153,7 @@ func PruneProgram(b backends.Backend, p *program.Program, values map[string][]fl
 				return nil, nil, nil, err
 			}
 			rep := LayerReport{Path: mm.Var, In: mm.K, Out: mm.N, Rows: stats.Rows(),
-				Sparsity: float64(zeros) / float64(len(nw)), RelativeError: relErr,
+				Sparsity: float64(zeros) / float64(len(nw)), RelativeError: relErr, OutlierRatio: stats.OutlierRatio(),
 				Seconds: time.Since(start).Seconds()}
 			if mm.Transposed {
 				nw, mask = transpose(nw, mm.K, mm.N), transpose(mask, mm.K, mm.N)

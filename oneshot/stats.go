@@ -3,6 +3,7 @@ package oneshot
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -84,6 +85,29 @@ func (s *Stats) ColumnNorms() []float64 {
 		norms[i] = math.Sqrt(s.gram.At(i, i))
 	}
 	return norms
+}
+
+// OutlierRatio is the largest input norm over the median one ([Stats.ColumnNorms]): how far the
+// largest input feature stands out. Wanda's score |W|·‖X‖ differs from magnitude's where it is
+// large: the "outlier features" of large language models reach about 100× the typical feature
+// (Dettmers et al. 2022, "LLM.int8()"), where Wanda's paper finds its gains. 0 without rows or
+// when the median norm is 0 (more than half the inputs never non-zero).
+func (s *Stats) OutlierRatio() float64 {
+	norms := s.ColumnNorms()
+	if s.Rows() == 0 || len(norms) == 0 {
+		return 0
+	}
+	sorted := slices.Clone(norms)
+	slices.Sort(sorted)
+	n := len(sorted)
+	median := sorted[n/2]
+	if n%2 == 0 {
+		median = (sorted[n/2-1] + sorted[n/2]) / 2
+	}
+	if median == 0 {
+		return 0
+	}
+	return sorted[n-1] / median
 }
 
 // Gram returns a copy of G = Σ xᵀx = XᵀX over the calibration rows.

@@ -77,3 +77,24 @@ func TestNewStatsPanics(t *testing.T) {
 	}()
 	NewStats(0)
 }
+
+func TestStatsOutlierRatio(t *testing.T) {
+	// Input norms over the two rows: 5, 1, 2, 50 (sorted 1, 2, 5, 50; median 3.5).
+	s := NewStats(4)
+	if got := s.OutlierRatio(); got != 0 {
+		t.Errorf("no rows: OutlierRatio %g, want 0", got)
+	}
+	if err := s.Add([]float32{3, 1, 0, 30, 4, 0, 2, 40}, 2); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.OutlierRatio(), 50/3.5; math.Abs(got-want) > 1e-12 {
+		t.Errorf("OutlierRatio %g, want %g", got, want)
+	}
+	z := NewStats(3) // two inputs always zero: median 0
+	if err := z.Add([]float32{0, 1, 0}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := z.OutlierRatio(); got != 0 {
+		t.Errorf("median norm 0: OutlierRatio %g, want 0", got)
+	}
+}
