@@ -39,6 +39,10 @@ type DenseOptions struct {
 	Dense string
 	// Optimizer is "adam" (default), "sgd" or "momentum".
 	Optimizer string
+	// LRSchedule is the learning-rate schedule of dense training, as [TrainOptions].LRSchedule
+	// ("constant", the default, "cosine", "cosine:WARMUP_STEPS", "step:GAMMA@STEP1,..."), so that
+	// a flow finds the run "prunelab train -lr-schedule" wrote. Fine-tuning runs at LR, constant.
+	LRSchedule string
 	// LR is the learning rate of dense training and of fine-tuning (0: 1.2e-3 for Adam, 0.1
 	// otherwise; with From, the training run's for both unless set).
 	LR float64
@@ -68,6 +72,9 @@ func (o DenseOptions) withDefaults() DenseOptions {
 	}
 	if o.Optimizer == "" {
 		o.Optimizer = training.Adam
+	}
+	if o.LRSchedule == "" {
+		o.LRSchedule = "constant"
 	}
 	if o.Batch == 0 {
 		o.Batch = 60
@@ -142,8 +149,11 @@ func resolveRun(o DenseOptions) (TrainConfig, models.Model, string, error) {
 		if lr == 0 {
 			lr = defaultLR(o.Optimizer)
 		}
+		if _, err := training.ParseLRSchedule(o.LRSchedule, lr, 0); err != nil { // the length is checked on training
+			return rc, m, "", badOptions(err)
+		}
 		rc = TrainConfig{Model: m.Name, Dataset: dataset, Steps: length.String(), Optimizer: o.Optimizer,
-			LRSchedule: "constant", LR: lr, Momentum: 0.9, Batch: o.Batch, Validation: o.Validation,
+			LRSchedule: o.LRSchedule, LR: lr, Momentum: 0.9, Batch: o.Batch, Validation: o.Validation,
 			TrainLimit: o.TrainLimit, Seed: o.Seed}
 		return rc, m, rc.Dir(o.Out), nil
 	}
@@ -189,14 +199,22 @@ func openDense(o DenseOptions, r resolved) (*Dense, error) {
 	cfg := training.Config{Model: m, Optimizer: rc.Optimizer, LearningRate: rc.LR, Momentum: rc.Momentum,
 		BatchSize: rc.Batch, EvalEvery: o.EvalEvery, Seed: rc.Seed, Progress: o.Progress, Log: o.Log}
 	d := &Dense{Model: m, Data: split, Config: rc, Dir: dir, ONNX: om, lr: lr}
-	if lr != rc.LR {
+	length, err := training.ParseLength(rc.Steps)
+	if err != nil {
+		return nil, err
+	}
+	dense, err := training.ParseLRSchedule(rc.LRSchedule, rc.LR, length.StepsFor(split.Train.N/rc.Batch))
+	if err != nil {
+		return nil, badOptions(err)
+	}
+	if lr != rc.LR || (rc.LRSchedule != "" && rc.LRSchedule != "constant") {
 		// The session applies the schedule before the first step of each Train and after every
-		// step, so fine-tuning runs at lr from its first step.
-		cfg.LRSchedule = training.LRFunc(func(int) float64 {
+		// step, so fine-tuning runs at lr, constant, from its first step.
+		cfg.LRSchedule = training.LRFunc(func(step int) float64 {
 			if d.fineTuning {
 				return lr
 			}
-			return rc.LR
+			return dense.LearningRate(step)
 		})
 	}
 	sess, err := training.NewSession(cfg)
@@ -219,10 +237,6 @@ func openDense(o DenseOptions, r resolved) (*Dense, error) {
 			fmt.Fprintf(log, "Dense model: %s (restored)\n", dir)
 			return d, sess.Load(ckpt)
 		}
-	}
-	length, err := training.ParseLength(rc.Steps)
-	if err != nil {
-		return nil, err
 	}
 	fmt.Fprintf(log, "Dense model: training %s (%d steps) into %s\n", length, length.StepsFor(sess.StepsPerEpoch()), dir)
 	res, err := sess.Train(length, evalSets(split)...)

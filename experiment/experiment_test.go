@@ -107,6 +107,10 @@ func TestOptionsErrors(t *testing.T) {
 			_, err := Prune(PruneOptions{Dense: DenseOptions{Model: "gpt-tiny", Out: out}})
 			return err
 		}, `use "prunelab lm train"`},
+		{"dense lr schedule", func() error {
+			_, err := Prune(PruneOptions{Dense: DenseOptions{Out: out, LRSchedule: "zigzag"}})
+			return err
+		}, `unknown lr schedule "zigzag"`},
 		{"distill", func() error {
 			_, _, err := Distill(DistillOptions{Prune: 1.5, Out: out})
 			return err
@@ -122,6 +126,42 @@ func TestOptionsErrors(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(out); len(entries) != 0 {
 		t.Errorf("bad options wrote %d entries into the run directory, want none", len(entries))
+	}
+}
+
+// TestDenseFindsScheduledTrainRun: a flow's dense options with the learning-rate schedule of a
+// "prunelab train" run name that run's directory and restore its model, instead of training
+// another (the schedule is part of the configuration hash).
+func TestDenseFindsScheduledTrainRun(t *testing.T) {
+	out := t.TempDir()
+	run, err := Train(TrainOptions{Steps: "6it", TrainLimit: 300, Validation: 60, Seed: 3, LR: 2e-3,
+		LRSchedule: "cosine:2", Out: out, Batch: 30})
+	if err != nil {
+		t.Skipf("MNIST: %v", err)
+	}
+	o := DenseOptions{Dense: "6it", TrainLimit: 300, Validation: 60, Seed: 3, LR: 2e-3, Batch: 30, Out: out}
+	_, _, constant, err := ResolveDense(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.LRSchedule = "cosine:2"
+	d, err := OpenDense(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Dir != run.Dir || constant == run.Dir {
+		t.Fatalf("dense options with the schedule name %s, without it %s; the train run is %s", d.Dir, constant, run.Dir)
+	}
+	want, err := run.Session.Evaluate(d.Data.Test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.Session.Evaluate(d.Data.Test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Loss != want.Loss {
+		t.Errorf("restored dense model: test loss %v, the train run's %v", got.Loss, want.Loss)
 	}
 }
 

@@ -16,13 +16,15 @@ import (
 // registerDense adds the flags choosing the dense model (prune and sensitivity).
 func registerDense(fs *flag.FlagSet, o *experiment.DenseOptions) {
 	fs.StringVar(&o.From, "from", "", "start from this train run directory (its checkpoint/ and config.json) instead of\n"+
-		"training a dense model; its settings replace -model, -dataset, -dense, -optimizer, -batch,\n-validation, -train-limit and -seed")
+		"training a dense model; its settings replace -model, -dataset, -dense, -optimizer, -dense-lr-schedule,\n-batch, -validation, -train-limit and -seed")
 	fs.StringVar(&o.Model, "model", "lenet-300-100", "model: "+strings.Join(models.Names(), ", "))
 	fs.StringVar(&o.Dataset, "dataset", "", "dataset (default: the model's own): mnist, fashion-mnist, cifar10")
 	fs.StringVar(&o.DataDir, "data", "", "directory holding the dataset files (default: $PRUNELAB_DATA, the cache, then download)")
 	fs.StringVar(&o.Dense, "dense", "3ep", `dense training before pruning, steps ("2000it") or epochs ("3ep"); the dense
 run is the one "prunelab train -steps LEN" writes, reused when its checkpoint exists`)
 	fs.StringVar(&o.Optimizer, "optimizer", "adam", "adam, sgd, or momentum")
+	fs.StringVar(&o.LRSchedule, "dense-lr-schedule", "constant", `learning-rate schedule of dense training, as "prunelab train
+-lr-schedule" takes it ("cosine:430"); fine-tuning runs at -lr, constant`)
 	fs.Float64Var(&o.LR, "lr", 0, "learning rate of dense training and fine-tuning (default 1.2e-3 for adam, 0.1 otherwise;\nwith -from, the train run's)")
 	fs.IntVar(&o.Batch, "batch", 60, "training batch size")
 	fs.IntVar(&o.EvalEvery, "eval-every", 0, "evaluate every N steps (0: once per epoch)")
@@ -42,7 +44,7 @@ func checkFrom(fs *flag.FlagSet, o experiment.DenseOptions) error {
 	if o.From == "" {
 		return nil
 	}
-	for _, name := range []string{"model", "dataset", "dense", "optimizer", "batch", "validation", "train-limit", "seed"} {
+	for _, name := range []string{"model", "dataset", "dense", "optimizer", "dense-lr-schedule", "batch", "validation", "train-limit", "seed"} {
 		if explicit(fs)[name] {
 			return usageError{fmt.Errorf("-%s conflicts with -from: the train run %s fixes it", name, o.From)}
 		}
