@@ -66,6 +66,13 @@ type Config struct {
 	Seed int64
 	// Log receives one line per evaluation; nil is silent.
 	Log io.Writer
+	// Context, when set, holds the variables to start from (a trained model, e.g. pruned, to
+	// fine-tune) instead of a fresh initialization; the optimizer's state starts afresh in it.
+	// Non-trainable variables (head and block gates) keep their values.
+	Context *context.Context
+	// AfterStep, when set, is called after each step with the number of steps done (1 after the
+	// first), e.g. to update pruning masks on a schedule; an error stops training.
+	AfterStep func(done int) error
 }
 
 func (c Config) withDefaults() Config {
@@ -171,7 +178,12 @@ func Train(cfg Config) (*Result, error) {
 		return nil, err
 	}
 	gomlxfix.Install()
-	ctx := context.New()
+	ctx := cfg.Context
+	if ctx == nil {
+		ctx = context.New()
+	} else {
+		ctx = ctx.Checked(false) // the model's variables exist already
+	}
 	ctx.SetParam(context.ParamInitialSeed, cfg.Seed)
 	adam := optimizers.Adam().LearningRate(cfg.LearningRateAt(0)).Epsilon(1e-8)
 	if cfg.WeightDecay > 0 {
@@ -223,6 +235,11 @@ func Train(cfg Config) (*Result, error) {
 		}
 		lossSum += loss
 		lossSteps++
+		if cfg.AfterStep != nil {
+			if err := cfg.AfterStep(step + 1); err != nil {
+				return nil, fmt.Errorf("lm: training %s after step %d: %w", cfg.Model.Name, step+1, err)
+			}
+		}
 		if done := step + 1; done%every == 0 || done == cfg.Steps {
 			p := Point{Step: done, TrainLoss: lossSum / float64(lossSteps)}
 			lossSum, lossSteps = 0, 0
@@ -248,6 +265,48 @@ func Train(cfg Config) (*Result, error) {
 	}
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// Gradients returns the gradient of the mean next-byte cross-entropy of m on windows (of at
+// least m.Context+1 bytes) with respect to the variables of ctx at paths (e.g. head gates, for
+// Michel et al.'s head importance), in the order of paths, flattened.
+func Gradients(ctx *context.Context, m Model, windows [][]byte, paths []string) ([][]float32, error) {
+	b, err := backend.Default()
+	if err != nil {
+		return nil, err
+	}
+	gomlxfix.Install()
+	vars := make([]*context.Variable, len(paths))
+	for i, p := range paths {
+		scope, name := context.SplitScope(p)
+		if vars[i] = ctx.GetVariableByScopeAndName(scope, name); vars[i] == nil {
+			return nil, fmt.Errorf("lm: %s has no variable %s", m.Name, p)
+		}
+	}
+	exec, err := context.NewExec(b, ctx.Checked(false), func(ctx *context.Context, x, y *graph.Node) []*graph.Node {
+		loss := graph.ReduceAllMean(crossEntropyGraph(m.Build(ctx, x), y))
+		nodes := make([]*graph.Node, len(vars))
+		for i, v := range vars {
+			nodes[i] = v.ValueGraph(x.Graph())
+		}
+		return graph.Gradient(loss, nodes...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer exec.Finalize()
+	x, y := batchTensors(windows, m.Context)
+	defer finalize(x, y)
+	res, err := exec.Exec(x, y)
+	if err != nil {
+		return nil, fmt.Errorf("lm: gradients of %s: %w", m.Name, err)
+	}
+	out := make([][]float32, len(res))
+	for i, r := range res {
+		out[i] = tensors.MustCopyFlatData[float32](r)
+		r.FinalizeAll()
+	}
+	return out, nil
 }
 
 // setLearningRate sets Adam's learning-rate variable (created by the first step).

@@ -14,7 +14,7 @@ import (
 func init() { commands["lm"] = lmCommand }
 
 var lmCommand = command{
-	summary: "byte-level language models (gpt-tiny): train, and prune in one shot (magnitude, Wanda, SparseGPT)",
+	summary: "byte-level language models (gpt-tiny): train, prune in one shot (magnitude, Wanda, SparseGPT), prune heads or blocks",
 	usage:   lmUsage,
 	run:     runLM,
 }
@@ -27,6 +27,8 @@ Subcommands:
   prunelab lm oneshot [flags]   prune the trained model in one shot with each method, at unstructured
                                 sparsities and N:M patterns, over calibration seeds; report test
                                 perplexity mean ± std and draw perplexity against sparsity
+  prunelab lm prune [flags]     prune attention heads or whole blocks of the trained model (Taylor
+                                importance, one shot or gradually), fine-tune it, remove them physically
 
 Run "prunelab lm SUBCOMMAND -h" for a subcommand's flags.
 `
@@ -67,22 +69,42 @@ Examples:
   prunelab lm oneshot -sparsities 0.5,0.6,0.7,0.8,0.9 -nm "" -methods sparsegpt -seeds 5
 `
 
+const lmPruneUsage = `prunelab lm prune: prune attention heads or whole blocks of a trained language model, with fine-tuning.
+
+The dense model is the run "prunelab lm train" writes with the same training flags (trained first when
+it is not there). Heads (-structure heads) or blocks (-structure blocks) are switched off through their
+gates, which do not train, so a pruned unit stays out while the rest fine-tunes. They are ranked by
+Taylor importance (-criterion taylor: |∂L/∂gate| over -gradient-batches training batches, Michel et al.
+2019, global across blocks) or at random (the control), and pruned at once (-schedule oneshot) or
+gradually (-schedule polynomial, from -begin to -end every -frequency steps). Every block keeps a head,
+and a block stays. After -finetune steps the pruned units are removed physically, and the smaller model
+must score what the masked one does. The run directory holds config.json, result.json and model.plx
+(the compacted model).
+
+Examples:
+  prunelab lm prune                                         # half the heads at once, 200 steps of fine-tuning
+  prunelab lm prune -structure heads -sparsity 0.75 -schedule polynomial -finetune 400
+  prunelab lm prune -structure blocks -sparsity 0.5 -criterion random
+`
+
 // runLM dispatches to the subcommand named by args[0].
 func runLM(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, lmUsage)
-		return usageError{fmt.Errorf("missing subcommand: train or oneshot")}
+		return usageError{fmt.Errorf("missing subcommand: train, oneshot or prune")}
 	}
 	switch args[0] {
 	case "train":
 		return runLMTrain(args[1:], stdout, stderr)
 	case "oneshot":
 		return runLMOneShot(args[1:], stdout, stderr)
+	case "prune":
+		return runLMPrune(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stderr, lmUsage)
 		return flag.ErrHelp
 	}
-	return usageError{fmt.Errorf("unknown subcommand %q: want train or oneshot (prunelab lm -h)", args[0])}
+	return usageError{fmt.Errorf("unknown subcommand %q: want train, oneshot or prune (prunelab lm -h)", args[0])}
 }
 
 // registerLMTrain adds the flags of the dense language model's training (lm train and lm oneshot).
@@ -163,6 +185,38 @@ func runLMOneShot(args []string, stdout, stderr io.Writer) error {
 	}
 	o.Dense.Log = stdout
 	run, err := experiment.LMOneShot(o)
+	if err != nil {
+		return err
+	}
+	run.WriteSummary(stdout)
+	return nil
+}
+
+func runLMPrune(args []string, stdout, stderr io.Writer) error {
+	var o experiment.LMPruneOptions
+	fs := newFlagSet("lm prune", lmPruneUsage, stderr)
+	registerLMTrain(fs, &o.Dense)
+	fs.StringVar(&o.Structure, "structure", experiment.StructureHeads, "what is pruned: heads or blocks")
+	fs.Float64Var(&o.Sparsity, "sparsity", 0.5, "fraction of the heads (or blocks) pruned in the end")
+	fs.StringVar(&o.Criterion, "criterion", "taylor", "taylor (|∂L/∂gate|, Michel et al. 2019) or random")
+	fs.IntVar(&o.GradientBatches, "gradient-batches", 8, "training batches the Taylor scores sum over")
+	fs.StringVar(&o.Schedule, "schedule", "oneshot", "oneshot (all before fine-tuning) or polynomial (Zhu & Gupta 2017)")
+	fs.IntVar(&o.Begin, "begin", 0, "polynomial: first fine-tuning step that prunes")
+	fs.IntVar(&o.End, "end", 0, "polynomial: step by which the final sparsity is reached (0: -finetune/2)")
+	fs.IntVar(&o.Frequency, "frequency", 0, "polynomial: steps between updates (0: -finetune/10)")
+	fs.IntVar(&o.Finetune, "finetune", 200, "fine-tuning steps")
+	fs.IntVar(&o.Batch, "finetune-batch", 0, "windows per fine-tuning step (0: the dense run's -batch)")
+	fs.Float64Var(&o.LR, "finetune-lr", 0, "constant learning rate of fine-tuning (0: a tenth of the dense run's -lr)")
+	fs.Int64Var(&o.Seed, "prune-seed", 1, "seed of the fine-tuning windows, the gradient batches and -criterion random")
+	fs.BoolVar(&o.Force, "force", false, "prune again even if the run directory holds a result (the dense run is reused)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if o.Finetune == 0 {
+		o.Finetune = -1 // asked for none; LMPruneOptions' zero means the default
+	}
+	o.Dense.Log = stdout
+	run, err := experiment.LMPrune(o)
 	if err != nil {
 		return err
 	}

@@ -62,6 +62,18 @@ func TestLMCommand(t *testing.T) {
 		t.Error(err)
 	}
 
+	args = append([]string{"lm", "prune", "-out", out, "-finetune", "4", "-finetune-batch", "8", "-gradient-batches", "2"},
+		tinyLM...)
+	code, stdout, stderr = runCLI(args...)
+	if code != 0 {
+		t.Fatalf("lm prune: exit %d:\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"(reused)", "4 of 8 heads pruned", "heads kept per block", "fewer MACs", "model.plx"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("lm prune output lacks %q:\n%s", want, stdout)
+		}
+	}
+
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -71,7 +83,9 @@ func TestLMCommand(t *testing.T) {
 		{[]string{"help", "lm"}, 0, "prunelab lm oneshot [flags]"},
 		{[]string{"lm", "oneshot", "-h"}, 0, "-sparsities"},
 		{[]string{"lm"}, 2, "missing subcommand"},
-		{[]string{"lm", "prune"}, 2, `unknown subcommand "prune"`},
+		{[]string{"lm", "pruen"}, 2, `unknown subcommand "pruen"`},
+		{[]string{"lm", "prune", "-structure", "blocks", "-sparsity", "1"}, 2, "-sparsity 1"},
+		{[]string{"lm", "prune", "-schedule", "polynomial", "-finetune", "0"}, 2, "want -finetune steps"},
 		{[]string{"lm", "oneshot", "-methods", "obs"}, 2, `unknown method "obs"`},
 		{[]string{"lm", "oneshot", "-sparsities", "1.5"}, 2, "-sparsities: 1.5"},
 		{[]string{"lm", "oneshot", "-sparsities", "half"}, 2, `-sparsities: "half"`},
