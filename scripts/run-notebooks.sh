@@ -32,7 +32,7 @@ for nb in "${notebooks[@]}"; do
 	start=$(date +%s)
 	if [ $inplace = 1 ]; then
 		target=$nb
-		jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=3600 "$nb" 2>"$outdir/log" || {
+		jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=10800 "$nb" 2>"$outdir/log" || {
 			tail -30 "$outdir/log"; status=1; continue; }
 	else
 		target="$outdir/$(basename "$nb")"
