@@ -14,7 +14,8 @@
 //     and allocation ([PruneSettings], [ScheduleSettings]), fine-tunes with the pruned weights
 //     held at zero, and reports; [Sensitivity] analyzes each layer alone and prunes with the
 //     per-layer amounts it derives; [OneShot] prunes a trained model's linear layers from a
-//     little calibration data without retraining (magnitude, Wanda, SparseGPT; package oneshot).
+//     little calibration data without retraining (magnitude per output or layer-wise, Wanda,
+//     SparseGPT; package oneshot).
 //   - Transformers: [Prune] prunes attention heads and whole blocks with any schedule and
 //     fine-tuning (PruneSettings.Structure "heads" and "blocks": the models' head and block gates
 //     are masked, scored by Taylor importance |gate·∂L/∂gate|, which is Michel et al.'s at gate 1;
@@ -25,8 +26,11 @@
 //     oneshot.BlockInfluence (ShortGPT) too, and the models' WithoutBlocks removes them.
 //   - Language models: [LMTrain] trains a byte-level GPT (gpt-tiny, package lm) on the Go source
 //     tree or WikiText-2 and stores it as model.plx ([ReadLanguageModel]); [LMOneShot] prunes it
-//     in one shot with magnitude, Wanda and SparseGPT at several sparsities and N:M patterns over
-//     calibration seeds, and reports test perplexity (mean ± std) beside the unigram baseline.
+//     in one shot with magnitude (per output and layer-wise), Wanda and SparseGPT at several
+//     sparsities and N:M patterns over calibration seeds, and reports test perplexity (mean ± std)
+//     beside the unigram baseline; [LMPrune] prunes its attention heads or whole blocks through
+//     their gates (Taylor or random, one shot or polynomial), fine-tunes it, removes them
+//     physically and stores the smaller model.
 //   - Compress: [Compact] removes pruned channels for real and times the result; [Quantize]
 //     quantizes to INT8; [Export] writes the compressed model file; [Distill] compares
 //     distillation with fine-tuning; each starts from a [Pipeline] (train, prune in rounds,

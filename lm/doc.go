@@ -29,6 +29,11 @@
 //     GoMLX's decoupled AdamW decay).
 //   - EvalEvery (0: only at the end) and EvalBytes (64 KiB of the validation text per evaluation).
 //   - Seed (0 is a seed like any other).
+//   - Context (a trained model's variables to fine-tune, instead of a fresh initialization) and
+//     AfterStep (called after every step, e.g. to update pruning masks on a schedule).
+//
+// [Gradients] differentiates the loss with respect to chosen variables, e.g. the head gates whose
+// gradients are Michel et al.'s head importance.
 //
 // # Errors
 //
