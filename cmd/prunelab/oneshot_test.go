@@ -10,8 +10,9 @@ import (
 	"github.com/prunelab/prunelab/experiment"
 )
 
-// TestOneShotCommand prunes a briefly trained LeNet-300-100 with each method at 2:4 (layer-wise magnitude at 50%) from the same
-// dense run; each result holds the layers, the pattern's sparsity and accuracies.
+// TestOneShotCommand prunes a briefly trained LeNet-300-100 with each method at 2:4 (layer-wise
+// magnitude at 50%) from the same dense run; each result holds the layers, the pattern's sparsity,
+// accuracies and each layer's outlier ratio.
 func TestOneShotCommand(t *testing.T) {
 	out := t.TempDir()
 	for _, method := range []string{"magnitude", "wanda", "sparsegpt", "magnitude-layer"} {
