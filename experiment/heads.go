@@ -3,6 +3,7 @@ package experiment
 import (
 	"cmp"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -366,4 +367,79 @@ func gateValues(v *context.Variable) ([]float32, error) {
 		return nil, fmt.Errorf("experiment: %s: %w", v.ScopeAndName(), err)
 	}
 	return g, nil
+}
+
+// HeadSparsity is the sparsity of one attention head's weights: its columns of the q, k and v
+// projections and its rows of the output projection (biases not counted).
+type HeadSparsity struct {
+	Block    int     `json:"block"`
+	Head     int     `json:"head"`
+	Weights  int     `json:"weights"`
+	Zeros    int     `json:"zeros"`
+	Sparsity float64 `json:"sparsity"`
+	// Masked says the head's gate is 0 (models.HeadGates): it contributes nothing, whatever its
+	// weights.
+	Masked bool `json:"masked,omitempty"`
+}
+
+// HeadSparsities reports the sparsity of every attention head of a transformer with blocks blocks
+// of heads heads of hd features (models.ViTConfig, models.GPTConfig; values as
+// program.Program.Values gives them), block by block: how an unstructured or N:M pruning spread
+// over the heads. Errors name a missing or misshapen projection.
+func HeadSparsities(values map[string][]float32, blocks, heads, hd int) ([]HeadSparsity, error) {
+	width := heads * hd
+	var out []HeadSparsity
+	for b := range blocks {
+		prefix := fmt.Sprintf("/block%d/attn/", b)
+		ws := map[string][]float32{}
+		for _, l := range []string{"q", "k", "v", "out"} {
+			w := values[prefix+l+"/dense/weights"]
+			if len(w) != width*width {
+				return nil, fmt.Errorf("experiment: head sparsity: %s%s/dense/weights: %d values, want %d×%d", prefix, l,
+					len(w), width, width)
+			}
+			ws[l] = w
+		}
+		gates := values[prefix+models.HeadGates]
+		for h := range heads {
+			s := HeadSparsity{Block: b, Head: h, Weights: 4 * width * hd, Masked: len(gates) == heads && gates[h] == 0}
+			for row := range width {
+				for _, l := range []string{"q", "k", "v"} {
+					for _, x := range ws[l][row*width+h*hd : row*width+(h+1)*hd] {
+						if x == 0 {
+							s.Zeros++
+						}
+					}
+				}
+			}
+			for _, x := range ws["out"][h*hd*width : (h+1)*hd*width] {
+				if x == 0 {
+					s.Zeros++
+				}
+			}
+			s.Sparsity = float64(s.Zeros) / float64(s.Weights)
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// writeHeadSparsities prints per-head sparsities as a blocks × heads table (nothing without heads).
+func writeHeadSparsities(w io.Writer, heads []HeadSparsity) {
+	if len(heads) == 0 {
+		return
+	}
+	fmt.Fprint(w, "  head sparsity  (%, a row per block)")
+	block := -1
+	for _, h := range heads {
+		if h.Block != block {
+			block = h.Block
+			fmt.Fprintf(w, "\n    block %d:", block)
+		}
+		fmt.Fprintf(w, " %5.1f", 100*h.Sparsity)
+		if h.Masked {
+			fmt.Fprint(w, "(gated off)")
+		}
+	}
+	fmt.Fprintln(w)
 }

@@ -202,3 +202,73 @@ func logitsOf(t *testing.T, s *training.Session, p *program.Program, values map[
 	}
 	return tensors.MustCopyFlatData[float32](out)
 }
+
+func TestHeadSparsities(t *testing.T) {
+	// One block of 2 heads of 2 features (width 4): q, k, v are [4, 4] (head h: columns 2h, 2h+1),
+	// out is [4, 4] (head h: rows 2h, 2h+1). Head 0 gets 3 zeros in q, 1 in v and a whole out row.
+	values := map[string][]float32{}
+	for _, l := range []string{"q", "k", "v", "out"} {
+		w := make([]float32, 16)
+		for i := range w {
+			w[i] = 1
+		}
+		values["/block0/attn/"+l+"/dense/weights"] = w
+	}
+	q, v, out := values["/block0/attn/q/dense/weights"], values["/block0/attn/v/dense/weights"], values["/block0/attn/out/dense/weights"]
+	q[0], q[1], q[4*3+1] = 0, 0, 0 // rows 0 and 3, head 0's columns
+	q[2] = 0                       // head 1's column 2
+	v[4*2+0] = 0
+	clear(out[4 : 2*4]) // row 1: head 0
+	values["/block0/attn/"+models.HeadGates] = []float32{1, 0}
+	got, err := HeadSparsities(values, 1, 2, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []HeadSparsity{
+		{Block: 0, Head: 0, Weights: 32, Zeros: 3 + 1 + 4, Sparsity: 8.0 / 32},
+		{Block: 0, Head: 1, Weights: 32, Zeros: 1, Sparsity: 1.0 / 32, Masked: true},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("HeadSparsities = %+v, want %+v", got, want)
+	}
+	var table strings.Builder
+	writeHeadSparsities(&table, got)
+	if !strings.Contains(table.String(), "block 0:  25.0   3.1(gated off)") {
+		t.Errorf("table:\n%s", table.String())
+	}
+	delete(values, "/block0/attn/k/dense/weights")
+	if _, err := HeadSparsities(values, 1, 2, 2); err == nil || !strings.Contains(err.Error(), "/block0/attn/k/dense/weights") {
+		t.Errorf("missing k projection: error %v", err)
+	}
+}
+
+// TestOneShotViTHeadSparsity: one-shot pruning of vit-tiny reports each head's sparsity; at 2:4 every
+// head loses exactly half its weights (its q, k, v columns are outputs, its 16 output-projection rows
+// hold whole groups of 4 inputs).
+func TestOneShotViTHeadSparsity(t *testing.T) {
+	dense := DenseOptions{Model: "vit-tiny", Dense: "8it", Batch: 30, TrainLimit: 300, TestLimit: 60, Seed: 1,
+		Out: t.TempDir()}
+	run, err := OneShot(OneShotOptions{Dense: dense, Method: "sparsegpt", Pattern: "2:4", Calibration: 16,
+		Skip: []string{"/embed/**", "/head/**"}})
+	if err != nil {
+		if errors.Is(err, ErrOptions) {
+			t.Fatal(err)
+		}
+		t.Skipf("vit-tiny on MNIST: %v", err)
+	}
+	heads := run.Result.Heads
+	if len(heads) != 16 {
+		t.Fatalf("%d head sparsities, want vit-tiny's 16", len(heads))
+	}
+	for _, h := range heads {
+		if h.Sparsity != 0.5 || h.Weights != 4*64*16 {
+			t.Errorf("block %d head %d: sparsity %v of %d weights, want exactly 0.5 of %d", h.Block, h.Head, h.Sparsity,
+				h.Weights, 4*64*16)
+		}
+	}
+	var summary strings.Builder
+	run.WriteSummary(&summary)
+	if !strings.Contains(summary.String(), "block 3:  50.0  50.0  50.0  50.0") {
+		t.Errorf("summary lacks the head sparsity table:\n%s", summary.String())
+	}
+}

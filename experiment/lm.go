@@ -555,6 +555,8 @@ type LMOneShotPoint struct {
 	// Seconds is the time of calibration and pruning (not evaluation).
 	Seconds float64               `json:"seconds"`
 	Layers  []oneshot.LayerReport `json:"layers"`
+	// Heads is the sparsity of each attention head, block by block ([HeadSparsities]).
+	Heads []HeadSparsity `json:"heads,omitempty"`
 }
 
 // LMOneShotLevel is one method at one pattern over the calibration seeds: means and sample
@@ -871,6 +873,11 @@ func (run *LMOneShotResult) point(b backends.Backend, m *LanguageModel, train, t
 	}
 	if total > 0 {
 		pt.Sparsity = zeros / total
+	}
+	if cfg, ok := lmModels[m.Name]; ok {
+		if pt.Heads, err = HeadSparsities(pruned, cfg.Blocks, cfg.Heads, cfg.Width/cfg.Heads); err != nil {
+			return nil, err
+		}
 	}
 	ce, err := m.WithValues(pruned).Evaluate(test)
 	if err != nil {

@@ -147,6 +147,17 @@ func TestLMTrainAndOneShot(t *testing.T) {
 						p.Method, p.Pattern, l.Path, l.Sparsity, want)
 				}
 			}
+			// 2:4 keeps 2 of every 4 inputs of each output: half of every head's q, k and v columns and,
+			// its 16 rows holding 4 whole groups per output, half of its output-projection rows.
+			if len(p.Heads) != 8 {
+				t.Errorf("%s %s: %d head sparsities, want gpt-tiny's 8 heads", p.Method, p.Pattern, len(p.Heads))
+			}
+			for _, h := range p.Heads {
+				if p.Pattern == "2:4" && h.Sparsity != 0.5 || h.Masked {
+					t.Errorf("%s %s: block %d head %d sparsity %v (masked %v), want exactly 0.5 at 2:4 and no gate off",
+						p.Method, p.Pattern, h.Block, h.Head, h.Sparsity, h.Masked)
+				}
+			}
 			if math.IsNaN(p.Test.Perplexity) || p.Test.Bytes != r.Test.Bytes {
 				t.Errorf("%s %s seed %d: test %v over %d bytes", p.Method, p.Pattern, p.Seed, p.Test, p.Test.Bytes)
 			}

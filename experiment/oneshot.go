@@ -61,11 +61,14 @@ type OneShotResult struct {
 	DenseAccuracy  float64 `json:"dense_test_accuracy"`
 	PrunedAccuracy float64 `json:"pruned_test_accuracy"`
 	// Sparsity of the pruned layers' weights.
-	Sparsity           float64               `json:"sparsity"`
-	Layers             []oneshot.LayerReport `json:"layers"`
-	CalibrationSeconds float64               `json:"calibration_seconds"`
-	GoVersion          string                `json:"go_version"`
-	Finished           time.Time             `json:"finished"`
+	Sparsity float64               `json:"sparsity"`
+	Layers   []oneshot.LayerReport `json:"layers"`
+	// Heads is the sparsity of each attention head of a known transformer (vit-tiny), block by
+	// block ([HeadSparsities]).
+	Heads              []HeadSparsity `json:"heads,omitempty"`
+	CalibrationSeconds float64        `json:"calibration_seconds"`
+	GoVersion          string         `json:"go_version"`
+	Finished           time.Time      `json:"finished"`
 }
 
 // OneShotRun is a finished one-shot run.
@@ -207,6 +210,11 @@ func OneShot(o OneShotOptions) (*OneShotRun, error) {
 	if total > 0 {
 		res.Sparsity = zeros / total
 	}
+	if cfg, ok := vitConfigs[m.Name]; ok {
+		if res.Heads, err = HeadSparsities(pruned, cfg.Blocks, cfg.Heads, cfg.Width/cfg.Heads); err != nil {
+			return nil, err
+		}
+	}
 	if res.PrunedAccuracy, err = ProgramAccuracy(sess.Backend(), p, pruned, d.Data.Test, norm); err != nil {
 		return nil, err
 	}
@@ -227,5 +235,6 @@ func (run *OneShotRun) WriteSummary(w io.Writer) {
 	fmt.Fprintf(w, "  test accuracy  %.2f%% dense -> %.2f%% after %s to %s (%.2f%% of the pruned layers' weights zero), "+
 		"no fine-tuning\n", 100*r.DenseAccuracy, 100*r.PrunedAccuracy, r.Method, r.Pattern, 100*r.Sparsity)
 	fmt.Fprintf(w, "  time           %.1f s of calibration and pruning over %d layers\n", r.CalibrationSeconds, len(r.Layers))
+	writeHeadSparsities(w, r.Heads)
 	fmt.Fprintf(w, "Files: %s/ (config.json, result.json)\n", run.Dir)
 }
