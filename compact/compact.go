@@ -449,13 +449,14 @@ func newCompTerm(c []float32, dims []int) *compTerm {
 		st := strides(t.dims)
 		var lens []int
 		keep := make([]bool, t.dims[ax])
+		start := 0 // of the current run
 		for j := range t.dims[ax] {
-			if j > 0 && sliceEqual(t.data, t.dims, st, ax, j-1, j) {
+			if j > 0 && sliceEqual(t.data, t.dims, st, ax, start, j) {
 				lens[len(lens)-1]++
 				continue
 			}
 			lens = append(lens, 1)
-			keep[j] = true
+			keep[j], start = true, j
 		}
 		if len(lens) == t.dims[ax] {
 			continue
@@ -470,11 +471,17 @@ func newCompTerm(c []float32, dims []int) *compTerm {
 	return t
 }
 
-// sliceEqual reports whether the slices at indices i and j of axis ax are equal.
+// sliceEqual reports whether the slices at indices i and j of axis ax are equal up to float32
+// rounding (a relative 1e-6): a constant computed at every position, such as a removed attention
+// head's output (its v bias, whatever the attention weights), differs between positions only by
+// the rounding of the sums that produced it, and is stored once.
 func sliceEqual(data []float32, dims, st []int, ax, i, j int) bool {
 	for e, v := range data {
-		if (e/st[ax])%dims[ax] == i && v != data[e+(j-i)*st[ax]] {
-			return false
+		if (e/st[ax])%dims[ax] == i {
+			w := data[e+(j-i)*st[ax]]
+			if math.Abs(float64(v-w)) > 1e-6*(1+math.Max(math.Abs(float64(v)), math.Abs(float64(w)))) {
+				return false
+			}
 		}
 	}
 	return true

@@ -335,8 +335,7 @@ func TestCompactNativeOps(t *testing.T) {
 // TestCompactTransformerMLPNeurons removes MLP hidden neurons of vit-tiny and gpt-tiny (the
 // up-projection's outputs and the down-projection's inputs together, GELU of the removed neurons'
 // biases compensated) at 30% and 50%: the compacted transformer computes what the masked one does,
-// within 1e-5. (Attention heads are not removed yet: the reshape into heads makes their channels
-// mixed for the dependency analysis.)
+// within 1e-5. (Attention heads: TestCompactTransformerHeads.)
 func TestCompactTransformerMLPNeurons(t *testing.T) {
 	b := goBackend(t)
 	for _, tc := range []struct {

@@ -502,8 +502,22 @@ func (a *analysis) propagateMerge(l link) bool {
 				return changed
 			}
 		}
-		a.freezeTags(merged, "a reshape splits a channel axis")
-		return false
+		// No single part explains them: a channel axis split into groups, such as attention's
+		// [width] → [heads, head features]. The channels of each group of the outermost part (a
+		// head's features) go together, as one channel carried by that part; the inner parts
+		// carry none. Only an axis that is channels throughout is split so.
+		if slices.ContainsFunc(merged, func(t int32) bool { return t < 0 }) {
+			a.freezeTags(merged, "a reshape splits a channel axis")
+			return false
+		}
+		outer := slices.IndexFunc(dims, func(d int) bool { return d > 1 })
+		part := a.tags[l.parts[outer].op][l.parts[outer].axis]
+		for o := range merged {
+			if a.unify(&part[(o/stride[outer])%dims[outer]], &merged[o]) {
+				changed = true
+			}
+		}
+		return changed
 	}
 	part := a.tags[l.parts[tagged].op][l.parts[tagged].axis]
 	for o := range merged {

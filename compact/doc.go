@@ -14,7 +14,10 @@
 // one stage's channels into the next), reshapes that merge or split axes (a flatten couples a
 // convolution's channel with the rows of the following dense layer; a kernel reshape couples a
 // convolution's input channels with the rows of its matrix), and contractions (the input channels of
-// a consuming layer are the channel itself). Coupled indices are merged with union-find, so a channel
+// a consuming layer are the channel itself). A channel axis split into groups, as attention splits
+// its width into heads × head features, makes each group one channel carried by the outer axis:
+// an attention head (its q, k and v columns, its gate, its output-projection rows) is removed
+// whole, in the models' own graphs and in imported ones alike. Coupled indices are merged with union-find, so a channel
 // is the set of every variable slice that must go together ([Channels]); this is the idea of
 // Torch-Pruning's DepGraph (Fang et al., "DepGraph: Towards Any Structural Pruning", CVPR 2023),
 // exact here because the graph is the model. A channel cannot be removed ("frozen") when it reaches

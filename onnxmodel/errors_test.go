@@ -187,7 +187,11 @@ func TestRemapReshape(t *testing.T) {
 		{s: []int{1, 16, 5, 5}, target: []int{-1, 400}, s2: []int{1, 8, 5, 5}, want: []int{-1, 200}},
 		{s: []int{1, 16, 5, 5}, target: []int{0, 400}, s2: []int{1, 8, 5, 5}, want: []int{1, 200}},
 		{s: []int{1, 16, 5, 5}, target: []int{1, 16, 25}, s2: []int{1, 12, 5, 5}, want: []int{1, 12, 25}},
-		{s: []int{2, 49, 64}, target: []int{2, 49, 4, 16}, s2: []int{2, 49, 48}, fails: true}, // heads split
+		{s: []int{2, 49, 64}, target: []int{2, 49, 4, 16}, s2: []int{2, 49, 48}, want: []int{2, 49, 3, 16}}, // heads split
+		{s: []int{2, 49, 64}, target: []int{0, -1, 1, 4, 16}, s2: []int{2, 49, 32}, want: []int{2, -1, 1, 2, 16}},
+		{s: []int{2, 49, 64}, target: []int{2, 49, 4, 16}, s2: []int{2, 49, 40}, fails: true}, // not whole heads
+		{s: []int{2, 6, 64}, target: []int{2, 384}, s2: []int{2, 5, 48}, want: []int{2, 240}},
+		{s: []int{2, 6, 64}, target: []int{2, 3, 128}, s2: []int{2, 6, 48}, fails: true}, // regrouped
 		{s: []int{2, 49, 64}, target: []int{2, 49, 4, 16}, s2: []int{2, 49, 64}, want: []int{2, 49, 4, 16}},
 	} {
 		got, err := remapReshape(tc.s, tc.target, tc.s2)

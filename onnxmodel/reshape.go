@@ -21,22 +21,30 @@ const onnxInt64 = 7
 // tensor needs. Reshapes are matched by position: the data input's shape in the original model
 // (S) and in the compacted one (S') are computed by converting the graph, and the target T is
 // split into runs of axes whose products match S's; a run that merges axes (a flatten) takes the
-// product of the new ones, a run of one axis its new size. A run that splits a changed axis into
-// several is ambiguous and an error wrapping ErrCompaction naming the node. Reshapes whose target
-// is computed in the graph (Shape → Gather → Concat) adapt by themselves and are left alone.
+// product of the new ones, a run of one axis its new size, and a run that splits a changed axis
+// (attention's width into heads × head features) keeps its inner axes and shrinks the outermost,
+// as compaction removes whole heads. Anything else (several changed axes regrouped) is an error
+// wrapping ErrCompaction naming the node.
+//
+// A Reshape whose target is computed in the graph (Shape → Gather → Concat) adapts by itself when
+// the target comes from its own input, but not when it comes from another tensor: PyTorch's
+// attention writes y.view(b, t, heads, d // heads) with d the width of the block's input, which
+// removing heads does not change. The computed target of a Reshape whose input changed is replaced
+// by a constant, remapped as above from the output shape it had, with 0 (copy the input's
+// dimension) for the leading axes that keep their size, the batch among them.
 func (m *Model) fixReshapes(c *reshapeGraph, backend backends.Backend, example []int) error {
-	var reshapes []int // node indices with a constant target
+	var reshapes []int // node indices
 	for i, n := range c.nodes() {
-		if n.OpType == "Reshape" && len(n.Input) == 2 && c.constant(n.Input[1]) != nil {
+		if n.OpType == "Reshape" && len(n.Input) == 2 && len(n.Output) == 1 {
 			reshapes = append(reshapes, i)
 		}
 	}
 	if len(reshapes) == 0 {
 		return nil
 	}
-	inputs := make([]string, len(reshapes))
+	inputs := make([]string, 2*len(reshapes)) // each one's data input, then its output
 	for k, i := range reshapes {
-		inputs[k] = c.nodes()[i].Input[0]
+		inputs[k], inputs[len(reshapes)+k] = c.nodes()[i].Input[0], c.nodes()[i].Output[0]
 	}
 	octx := context.New()
 	if err := m.LoadVariables(octx); err != nil {
@@ -64,12 +72,27 @@ func (m *Model) fixReshapes(c *reshapeGraph, backend backends.Backend, example [
 			continue
 		}
 		cm = nil
-		t := c.constant(node.Input[1])
-		target, err := remapReshape(s, t.values, s2)
-		if err != nil {
-			return fmt.Errorf("%w: node %q: Reshape of %v to %v: %v", ErrCompaction, node.Name, s2, t.values, err)
+		if t := c.constant(node.Input[1]); t != nil {
+			target, err := remapReshape(s, t.values, s2)
+			if err != nil {
+				return fmt.Errorf("%w: node %q: Reshape of %v to %v: %v", ErrCompaction, node.Name, s2, t.values, err)
+			}
+			t.set(target)
+			continue
 		}
-		t.set(target)
+		out := before[len(reshapes)+k]
+		target, err := remapReshape(s, out, s2)
+		if err != nil {
+			return fmt.Errorf("%w: node %q: Reshape of %v to %v (a computed target): %v", ErrCompaction, node.Name, s2,
+				out, err)
+		}
+		for ax := range target {
+			if ax >= len(s) || ax >= len(s2) || s[ax] != out[ax] || s2[ax] != target[ax] {
+				break
+			}
+			target[ax] = 0
+		}
+		c.setInput(reshapes[k], 1, target)
 	}
 	return nil
 }
@@ -143,8 +166,22 @@ func remapReshape(s, target, s2 []int) ([]int, error) {
 		case slices.Equal(s[gi:i], s2[gi:i]):
 		case j-gj == 1:
 			out[gj] = prod(s2[gi:i])
+		case i-gi == 1:
+			// One changed axis split in several, such as attention's [width] → [heads, head
+			// features]: compaction removes whole groups of the outermost part (heads), so the
+			// inner parts keep their sizes and the outermost takes the rest.
+			outer := gj
+			for outer < j-1 && t[outer] == 1 {
+				outer++
+			}
+			inner := prod(t[outer+1 : j])
+			if s2[gi]%inner != 0 {
+				return nil, fmt.Errorf("axis %d of %v becomes %d, not a multiple of the inner parts %v of %v", s[gi], s, s2[gi],
+					t[outer+1:j], t[gj:j])
+			}
+			out[outer] = s2[gi] / inner
 		default:
-			return nil, fmt.Errorf("axes %v of %v become %v: a changed axis split in several is ambiguous", s[gi:i], s, s2[gi:i])
+			return nil, fmt.Errorf("axes %v of %v become %v: changed axes regrouped", s[gi:i], s, s2[gi:i])
 		}
 	}
 	for k, d := range target {
@@ -161,12 +198,14 @@ type reshapeGraph struct {
 	nodes    func() []nodeView
 	constant func(name string) *int64Tensor
 	marshal  func() ([]byte, error)
+	// setInput makes input number input of node number node a new int64 constant holding values.
+	setInput func(node, input int, values []int)
 }
 
 // nodeView is what fixReshapes reads of a node.
 type nodeView struct {
-	Name, OpType string
-	Input        []string
+	Name, OpType  string
+	Input, Output []string
 }
 
 // int64Tensor is a shape constant of the graph: its values, and how to write new ones.

@@ -120,7 +120,7 @@ func (m *Model) WriteCompacted(backend backends.Backend, path string, res *compa
 		nodes: func() []nodeView {
 			out := make([]nodeView, len(c.Graph.Node))
 			for i, n := range c.Graph.Node {
-				out[i] = nodeView{Name: n.Name, OpType: n.OpType, Input: n.Input}
+				out[i] = nodeView{Name: n.Name, OpType: n.OpType, Input: n.Input, Output: n.Output}
 			}
 			return out
 		},
@@ -147,6 +147,13 @@ func (m *Model) WriteCompacted(backend backends.Backend, path string, res *compa
 			return nil
 		},
 		marshal: func() ([]byte, error) { return proto.Marshal(c) },
+		setInput: func(node, input int, values []int) {
+			n := c.Graph.Node[node]
+			t := newElem(c.Graph.Initializer)
+			t.Name, t.DataType, t.Dims, t.RawData = n.Name+"_prunelab_shape", onnxInt64, []int64{int64(len(values))}, int64Raw(values)
+			c.Graph.Initializer = append(c.Graph.Initializer, t)
+			n.Input[input] = t.Name
+		},
 	}
 	in := res.Program.Ops[res.Program.Input()]
 	if err := m.fixReshapes(rg, backend, program.Resolve(in.Dims, 1)[1:]); err != nil {

@@ -8,7 +8,7 @@ Writes into OUT (one directory per model):
   <name>.json          {"name", "input_shape", "output_shape", "params", "torch", "opset", ...}
 
 Models: "tiny" (Linear 4→3, ReLU, Linear 3→2: a few hundred bytes, committed as
-onnxmodel/testdata/tiny.onnx), "vit" (torch_vit.py's vit-tiny, randomly initialized), "lenet5" (LeNet-5 flattened with a hard-coded
+onnxmodel/testdata/tiny.onnx), "vit" (torch_vit.py's vit-tiny, randomly initialized, biases and LayerNorms too), "lenet5" (LeNet-5 flattened with a hard-coded
 x.view(-1, 400), randomly initialized), torchvision resnet18, resnet50 and mobilenet_v2 with random initialization (no pretrained
 weights can be downloaded here; torch.manual_seed fixes them; batch-norm parameters randomized and
 its statistics measured on random images, see calibrate_batch_norm), and LeNet-300-100 trained in PyTorch on
@@ -173,6 +173,15 @@ def main():
             import torch_vit
             torch.manual_seed(args.seed)
             model = torch_vit.ViTTiny()
+            # Biases and LayerNorm parameters away from their zero/one initialization, as training
+            # leaves them: the exporter shares identical initializers between layers, and all-zero
+            # biases shared by every projection would tie the heads to the residual stream.
+            with torch.no_grad():
+                for m in model.modules():
+                    if isinstance(m, (torch.nn.Linear, torch.nn.LayerNorm)):
+                        torch.nn.init.normal_(m.bias, std=0.02)
+                    if isinstance(m, torch.nn.LayerNorm):
+                        torch.nn.init.normal_(m.weight, mean=1.0, std=0.02)
             g = torch.Generator().manual_seed(args.seed + 1)
             export(model, torch.rand(args.batch, 1, 28, 28, generator=g), args.out, name, False, {})
             continue
