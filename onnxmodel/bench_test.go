@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -19,7 +20,8 @@ import (
 // BenchmarkInference times Prunelab's pure-Go inference (the program folded for inference:
 // channels-first convolutions rewritten channels-last for the fast kernel) of the ONNX files in
 // $PRUNELAB_ONNX_BENCH (scripts/bench-onnx.sh writes them: dense and compacted ResNets), at batch
-// 1 and the size of $PRUNELAB_ONNX_BENCH_SIZE (default 224).
+// 1: images of the model's own fixed size (a ViT's 1×28×28), else 3 × $PRUNELAB_ONNX_BENCH_SIZE²
+// (default 224).
 func BenchmarkInference(b *testing.B) {
 	dir := os.Getenv("PRUNELAB_ONNX_BENCH")
 	if dir == "" {
@@ -41,8 +43,12 @@ func BenchmarkInference(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			example := []int{3, size, size}
+			if d := m.Input.Dims; len(d) > 1 && !slices.ContainsFunc(d[1:], func(x int) bool { return x <= 0 }) {
+				example = slices.Clone(d[1:])
+			}
 			ctx := context.New()
-			p, err := m.Trace(be, ctx, []int{3, size, size})
+			p, err := m.Trace(be, ctx, example)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -62,7 +68,7 @@ func BenchmarkInference(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			x := tensors.FromShape(shapes.Make(dtypes.Float32, 1, 3, size, size))
+			x := tensors.FromShape(shapes.Make(dtypes.Float32, append([]int{1}, example...)...))
 			exec.MustExec(x) // compiles
 			b.ResetTimer()
 			for b.Loop() {

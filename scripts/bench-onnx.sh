@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark, one run: torchvision ResNet-18, ResNet-50 and MobileNet-V2 (MODELS; PyTorch 1.13's torch.onnx.export) dense and
 # compacted by Prunelab at 30% and 50% channel sparsity (`prunelab compact -onnx`), timed in ONNX
-# Runtime 1.30 (the peer: 1 and 2 threads, batch 1 and 32, 3×SIZE×SIZE images), and in Prunelab's
+# Runtime 1.30 (the peer: 1 and 2 threads, batch 1 and 32, 3×SIZE×SIZE images; MODELS=vit, the
+# PyTorch vit-tiny whose heads and MLP neurons are removed, on 1×28×28 images), and in Prunelab's
 # pure-Go inference (batch 1, BenchmarkInference). Prints a markdown table: measured speedups against
 # the theoretical ones (ratio of multiply-accumulates), and Prunelab's time against ONNX Runtime's.
 #
@@ -18,6 +19,8 @@ runs1=${RUNS1:-20}
 runs32=${RUNS32:-5}
 models=${MODELS:-resnet18 resnet50 mobilenet_v2}
 round=${ROUND_TO:-8} # channels kept per family: a multiple of this (8: ONNX Runtime's NCHWc blocks)
+# shape is a model's example shape (no batch).
+shape() { if [ "$1" = vit ]; then echo 1,28,28; else echo "3,$size,$size"; fi; }
 mkdir -p "$out/models" "$out/torch"
 rm -f "$out/ort.jsonl" "$out/compact.txt"
 export GOMLX_BACKEND=${GOMLX_BACKEND:-go}
@@ -29,15 +32,17 @@ for m in $models; do
 	cp "$out/torch/$m.onnx" "$out/models/$m-dense.onnx"
 	for s in 30 50; do
 		echo "== $m $s%" >>"$out/compact.txt"
-		"$out/prunelab" compact -onnx "$out/torch/$m.onnx" -prune "0.$s" -input-shape 3,64,64 -round-to "$round" \
+		"$out/prunelab" compact -onnx "$out/torch/$m.onnx" -prune "0.$s" -input-shape "$(shape "$m")" -round-to "$round" \
 			-o "$out/models/$m-compact$s.onnx" >>"$out/compact.txt" 2>&1
 	done
 done
 
 for f in "$out"/models/*.onnx; do
+	m=$(basename "$f" .onnx)
+	m=${m%-*}
 	for threads in 1 2; do
-		node scripts/ort/run.js --model "$f" --shape "1,3,$size,$size" --bench "$runs1" --threads "$threads" >>"$out/ort.jsonl"
-		node scripts/ort/run.js --model "$f" --shape "32,3,$size,$size" --bench "$runs32" --threads "$threads" >>"$out/ort.jsonl"
+		node scripts/ort/run.js --model "$f" --shape "1,$(shape "$m")" --bench "$runs1" --threads "$threads" >>"$out/ort.jsonl"
+		node scripts/ort/run.js --model "$f" --shape "32,$(shape "$m")" --bench "$runs32" --threads "$threads" >>"$out/ort.jsonl"
 	done
 done
 
@@ -67,7 +72,8 @@ for line in open(os.path.join(out, "go.txt")):
     if mm:
         gotimes[mm.group(1)] = int(mm.group(2)) / 1e6
 ver = json.loads(open(os.path.join(out, "ort.jsonl")).readline())["ort"]
-print(f"ONNX Runtime {ver}, {size}x{size} images, kept channels rounded to multiples of {os.environ.get('ROUND_TO', '8')}, median ms; speedup = dense time / compacted time "
+shapes = f"{size}x{size} images" + (" (vit: 1x28x28)" if "vit" in models else "")
+print(f"ONNX Runtime {ver}, {shapes}, kept channels rounded to multiples of {os.environ.get('ROUND_TO', '8')}, median ms; speedup = dense time / compacted time "
       f"(fraction of the theoretical speedup in parentheses)\n")
 print("| model | theoretical | ORT b1 t1 | ORT b1 t2 | ORT b32 t1 | ORT b32 t2 | Prunelab pure Go b1 | Go / ORT b1 t2 |")
 print("|---|---|---|---|---|---|---|---|")
