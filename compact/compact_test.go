@@ -56,6 +56,20 @@ func randomBatch(batch int, dims []int, seed uint64) *tensors.Tensor {
 	return x
 }
 
+// modelBatch is a random batch for m: byte values for a language model (gpt-tiny), uniform in [0, 1)
+// otherwise.
+func modelBatch(m models.Model, batch int, seed uint64) *tensors.Tensor {
+	x := randomBatch(batch, m.InputShape, seed)
+	if m.Name == "gpt-tiny" {
+		x.MutableFlatData(func(flat any) {
+			for i, v := range flat.([]float32) {
+				flat.([]float32)[i] = float32(int(v*256) % 256)
+			}
+		})
+	}
+	return x
+}
+
 // maskedModel builds m with pruning masks in a new context, gives every vector variable (biases,
 // batch-norm parameters and statistics) random values so that pruned units have non-zero constant
 // outputs, and returns the context.
@@ -373,14 +387,7 @@ func TestCompactTransformerMLPNeurons(t *testing.T) {
 						t.Errorf("block %d: up %s, down %s; want %d neurons kept", blk, shapes[up], shapes[down], kept)
 					}
 				}
-				x := randomBatch(4, m.InputShape, 3)
-				if tc.model == "gpt-tiny" { // byte values
-					x.MutableFlatData(func(flat any) {
-						for i, v := range flat.([]float32) {
-							flat.([]float32)[i] = float32(int(math.Abs(float64(v))*100) % 256)
-						}
-					})
-				}
+				x := modelBatch(m, 4, 3)
 				want := run(t, b, p, values, x)
 				if d := maxDiff(want, run(t, b, res.Program, res.Values, x)); d > 1e-5 {
 					t.Errorf("compacted outputs differ from the masked model's by %g (outputs up to %.3g)", d, maxAbs(want))
