@@ -15,12 +15,12 @@ var compactCommand = command{
 	run:     runCompact,
 }
 
-const compactUsage = `prunelab compact: prune whole channels (neurons, filters), then remove them for real.
+const compactUsage = `prunelab compact: prune whole channels (neurons, filters, attention heads), then remove them for real.
 
 The dense model is trained (or read from a "prunelab train" run with -from), pruned structurally, and
 compacted: every channel whose weights are all zero is removed together with everything coupled to it
 in the model's graph (biases, batch-norm entries, the next layers' inputs, the other layers of a
-residual stream). The compacted model computes what the pruned one does (verified on a random batch),
+residual stream; a transformer's heads whole: their q, k, v columns, gate and output-projection rows). The compacted model computes what the pruned one does (verified on a random batch),
 with fewer parameters and multiply-accumulates. The run directory holds model.plx (the compacted model
 in the export format, docs/FORMAT.md) and report.json: accuracy before and after, parameter and MAC
 counts, and measured inference times of the pruned and compacted models at batch 1 and 256, both run
@@ -36,6 +36,7 @@ Examples:
   prunelab compact                                        # LeNet-300-100, 50% of channels, groups
   prunelab compact -onnx resnet18.onnx -prune 0.3 -input-shape 3,64,64 -o resnet18-30.onnx
   prunelab compact -model lenet-5 -prune 0.7 -finetune 1ep
+  prunelab compact -model vit-tiny -prune 0.5 -finetune 1ep   # half the heads and MLP neurons of each block
   prunelab compact -from runs/train-lenet-300-100-1a2b3c4d5e -structure out_channels
 `
 
