@@ -53,8 +53,8 @@ type LMPruneOptions struct {
 	// decay; defaults 0, Finetune/2 and Finetune/10; a step's mask update counts the steps done).
 	Schedule              string
 	Begin, End, Frequency int
-	// Finetune is the number of fine-tuning steps (default 200; negative: none), of Batch windows (default the dense
-	// run's), at the constant learning rate LR (default the dense run's LR/10).
+	// Finetune is the number of fine-tuning steps (default 200; negative: none), of Batch windows
+	// (default the dense run's), at the constant learning rate LR (default the dense run's LR/10).
 	Finetune, Batch int
 	LR              float64
 	// Seed drives the fine-tuning windows and the random criterion.
@@ -292,7 +292,7 @@ func LMPrune(o LMPruneOptions) (*LMPruneResult, error) {
 	units := lmUnits(cfg, o.Structure)
 	pruned := map[lmUnit]bool{}
 	rng := rand.New(rand.NewPCG(uint64(o.Seed), 7))
-	windows, err := textdata.NewWindows(c.Train, cfg.Context+1, uint64(o.Seed)+1)
+	windows, err := textdata.NewWindows(c.Train, cfg.Context, uint64(o.Seed)+1) // for the Taylor scores
 	if err != nil {
 		return nil, err
 	}
@@ -305,7 +305,7 @@ func LMPrune(o LMPruneOptions) (*LMPruneResult, error) {
 		if n <= len(pruned) {
 			return nil
 		}
-		scores, err := unitScores(ctx, model, units, pruned, o, windows, rng)
+		scores, err := unitScores(ctx, model, units, o, windows, rng)
 		if err != nil {
 			return err
 		}
@@ -362,8 +362,10 @@ func LMPrune(o LMPruneOptions) (*LMPruneResult, error) {
 		return nil, err
 	}
 	meta := export.Meta{"model": rc.Model, "kind": lmKind, "corpus": dense.Report.Corpus,
-		"pruned": fmt.Sprintf("%s %g", o.Structure, o.Sparsity), "test_bits_per_byte": fmt.Sprintf("%.4f", r.Compacted.BitsPerByte)}
-	if _, err := WriteModel(filepath.Join(run.Dir, ModelFile), small.Program, small.Values, export.Options{Meta: meta}); err != nil {
+		"pruned":             fmt.Sprintf("%s %g", o.Structure, o.Sparsity),
+		"test_bits_per_byte": fmt.Sprintf("%.4f", r.Compacted.BitsPerByte)}
+	_, err = WriteModel(filepath.Join(run.Dir, ModelFile), small.Program, small.Values, export.Options{Meta: meta})
+	if err != nil {
 		return nil, err
 	}
 	return run, atomicfile.WriteJSON(filepath.Join(run.Dir, ResultFile), r)
@@ -404,9 +406,10 @@ func lmUnits(cfg models.GPTConfig, structure string) []lmUnit {
 	return units
 }
 
-// unitScores scores the units not yet pruned: Taylor |∂L/∂gate| (the gate being 1) summed over
-// o.GradientBatches batches of training windows, or uniform random numbers.
-func unitScores(ctx *context.Context, m lm.Model, units []lmUnit, pruned map[lmUnit]bool, o LMPruneOptions,
+// unitScores scores the units (those already pruned too; pruneUnits passes over them): Taylor
+// |∂L/∂gate| (the gate being 1) summed over o.GradientBatches batches of training windows, or
+// uniform random numbers.
+func unitScores(ctx *context.Context, m lm.Model, units []lmUnit, o LMPruneOptions,
 	windows *textdata.Windows, rng *rand.Rand) (map[lmUnit]float64, error) {
 	scores := map[lmUnit]float64{}
 	if o.Criterion == "random" {
