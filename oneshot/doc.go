@@ -15,6 +15,8 @@
 //
 //   - [Magnitude] prunes, for every output, the weights of smallest |W_ij|
 //     (Han et al. 2015, "Learning both Weights and Connections for Efficient Neural Networks").
+//     [MagnitudeLayer] ranks the whole layer's weights together instead, the magnitude baseline of
+//     the Wanda and SparseGPT papers' tables.
 //   - [Wanda] prunes, for every output, the weights of smallest |W_ij|·‖X_i‖₂, where ‖X_i‖₂ is
 //     the norm of input i over the calibration rows (Sun, Liu, Bair, Kolter 2023, "A Simple and
 //     Effective Pruning Approach for Large Language Models", arXiv 2306.11695).
@@ -39,7 +41,8 @@
 // models.GPTConfig.WithoutBlocks build the model without them, their parameters gone.
 //
 // Calibration inputs are accumulated by [Stats] (Σ xᵀx and the number of rows N), which can be
-// filled batch by batch and merged. [ReconstructionError] measures ‖XW − XŴ‖²_F, the quantity
+// filled batch by batch and merged; [Stats.OutlierRatio] says how far the largest input feature
+// stands out, which is where Wanda and magnitude part ways. [ReconstructionError] measures ‖XW − XŴ‖²_F, the quantity
 // all three methods try to keep small, from the same statistics.
 //
 // # Patterns
