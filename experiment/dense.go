@@ -89,7 +89,8 @@ func (o DenseOptions) withDefaults() DenseOptions {
 type Dense struct {
 	Model models.Model
 	Data  *Splits
-	// Session holds the model; after [Dense.InstallMasks] it trains with masks.
+	// Session holds the model; after [Dense.InstallMasks] it trains with masks. Whatever trains it
+	// after OpenDense fine-tunes, at the fine-tuning learning rate (DenseOptions.LR), constant.
 	Session *training.Session
 	// Config is the training run's configuration, Dir its directory.
 	Config TrainConfig
@@ -229,12 +230,14 @@ func openDense(o DenseOptions, r resolved) (*Dense, error) {
 		split.Train.N, split.Validation.N, split.Test.N, split.Source, sess.Backend().Name())
 	if d.ONNX != nil {
 		fmt.Fprintf(log, "Dense model: %s (ONNX, %s, SHA-256 %s...)\n", d.ONNX.Path, d.ONNX.Producer, d.ONNX.SHA256[:12])
+		d.fineTuning = true
 		return d, nil
 	}
 	ckpt := filepath.Join(dir, CheckpointDir)
 	if _, err := os.Stat(filepath.Join(dir, ResultFile)); err == nil {
 		if _, err := os.Stat(ckpt); err == nil {
 			fmt.Fprintf(log, "Dense model: %s (restored)\n", dir)
+			d.fineTuning = true // whatever trains it from here fine-tunes, at lr
 			return d, sess.Load(ckpt)
 		}
 	}
@@ -247,6 +250,7 @@ func openDense(o DenseOptions, r resolved) (*Dense, error) {
 	if err := run.write(res); err != nil {
 		return nil, err
 	}
+	d.fineTuning = true
 	return d, nil
 }
 

@@ -163,6 +163,13 @@ func TestDenseFindsScheduledTrainRun(t *testing.T) {
 	if got.Loss != want.Loss {
 		t.Errorf("restored dense model: test loss %v, the train run's %v", got.Loss, want.Loss)
 	}
+	// Training it from here fine-tunes at -lr, constant, not along the dense run's warm-up and cosine
+	// (which would start at half the rate and end at 0).
+	for _, step := range []int{0, 3, 100} {
+		if lr := d.Session.Config().LRSchedule.LearningRate(step); lr != 2e-3 {
+			t.Errorf("restored dense model: learning rate %g at step %d, want the constant 2e-3", lr, step)
+		}
+	}
 }
 
 func TestLoadDataAndBudget(t *testing.T) {
