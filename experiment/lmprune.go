@@ -97,17 +97,11 @@ type LMPruneReport struct {
 	AfterPruning *LMScore `json:"after_pruning,omitempty"`
 	Final        LMScore  `json:"final"`
 	Compacted    LMScore  `json:"compacted"`
-	// HeadsKept is the number of heads each block keeps ("heads"); BlocksRemoved the blocks gone
-	// ("blocks").
-	HeadsKept     []int `json:"heads_kept,omitempty"`
-	BlocksRemoved []int `json:"blocks_removed,omitempty"`
-	// Params and MACs (multiply-accumulates per window) of the dense and the compacted model;
-	// Speedup is the ratio of MACs, the theoretical speedup.
+	// TransformerPruning is what went (heads kept per block, or blocks removed) and the MACs per
+	// window of the dense and the compacted model; DenseParams and CompactParams their parameters.
+	TransformerPruning
 	DenseParams   int             `json:"dense_params"`
 	CompactParams int             `json:"compact_params"`
-	DenseMACs     int64           `json:"dense_macs"`
-	CompactMACs   int64           `json:"compact_macs"`
-	Speedup       float64         `json:"speedup"`
 	Updates       []LMPruneUpdate `json:"updates"`
 	// Curve is the fine-tuning's training loss (nats per byte) every tenth of the steps.
 	Curve        []LMPoint `json:"curve"`
@@ -342,7 +336,7 @@ func LMPrune(o LMPruneOptions) (*LMPruneResult, error) {
 	if r.Final, err = evaluate(); err != nil {
 		return nil, err
 	}
-	small, err := run.compact(b, ctx, cfg, units, pruned, dense.Model.Name)
+	small, err := run.compact(b, ctx, cfg, dense.Model.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -497,11 +491,12 @@ func gatePaths(units []lmUnit) []string {
 	return paths
 }
 
-// compact removes the pruned units physically: the heads through [RemoveHeads] into a configuration
-// with BlockHeads, the blocks through WithoutBlocks. It fills the report's heads or blocks, the
-// parameters and MACs before and after, and returns the smaller model.
-func (run *LMPruneResult) compact(b backends.Backend, ctx *context.Context, cfg models.GPTConfig, units []lmUnit,
-	pruned map[lmUnit]bool, name string) (*LanguageModel, error) {
+// compact removes the units whose gates ctx holds at 0 physically: the heads ([MaskedHeads])
+// through [RemoveHeads] into a configuration with BlockHeads, the blocks ([MaskedBlocks]) through
+// WithoutBlocks. It fills the report's heads or blocks, the parameters and MACs before and after,
+// and returns the smaller model.
+func (run *LMPruneResult) compact(b backends.Backend, ctx *context.Context, cfg models.GPTConfig,
+	name string) (*LanguageModel, error) {
 	r := &run.Report
 	input := shapes.Make(dtypes.Float32, cfg.Context)
 	p, err := program.Trace(b, ctx, cfg.Build, input)
@@ -515,11 +510,9 @@ func (run *LMPruneResult) compact(b backends.Backend, ctx *context.Context, cfg 
 	var small *program.Program
 	var smallValues map[string][]float32
 	if run.Config.Structure == StructureHeads {
-		var heads []HeadRef
-		for _, u := range units {
-			if pruned[u] {
-				heads = append(heads, HeadRef{Layer: u.gate(), Head: u.Head})
-			}
+		heads, err := MaskedHeads(ctx)
+		if err != nil {
+			return nil, err
 		}
 		if smallValues, r.HeadsKept, err = RemoveHeads(values, heads, cfg.Blocks, cfg.Heads, cfg.Width/cfg.Heads); err != nil {
 			return nil, err
@@ -530,12 +523,9 @@ func (run *LMPruneResult) compact(b backends.Backend, ctx *context.Context, cfg 
 			return nil, fmt.Errorf("tracing %s without its pruned heads: %w", name, err)
 		}
 	} else {
-		for _, u := range units {
-			if pruned[u] {
-				r.BlocksRemoved = append(r.BlocksRemoved, u.Block)
-			}
+		if r.BlocksRemoved, err = MaskedBlocks(ctx); err != nil {
+			return nil, err
 		}
-		slices.Sort(r.BlocksRemoved)
 		if small, err = program.Trace(b, ctx, cfg.WithoutBlocks(r.BlocksRemoved...), input); err != nil {
 			return nil, fmt.Errorf("tracing %s without blocks %v: %w", name, r.BlocksRemoved, err)
 		}
